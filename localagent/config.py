@@ -1,0 +1,151 @@
+"""The YAML config: pydantic models, ${ENV} expansion, and one-line error messages."""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from .errors import ConfigError
+
+DEFAULT_INSTRUCTION = (
+    "You are a helpful assistant that can use tools. Call a tool only when the user's request "
+    "needs it and every required value is given by the user; if a required value is missing, "
+    "ask the user for it instead of guessing. Answer in the user's language."
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LLMConfig(_Strict):
+    model: str
+    model_server: Literal["openai"] = "openai"
+    api_base: str | None = None
+    api_key: SecretStr = SecretStr("EMPTY")
+    is_chat: bool = True
+    is_function_call: bool = False
+    timeout: float = Field(120.0, gt=0)
+    max_retries: int = Field(1, ge=0, le=10)
+    temperature: float = Field(0.0, ge=0, le=2)
+    max_tokens: int = Field(512, gt=0)
+
+
+class AgentConfig(_Strict):
+    engine: Literal["native", "roleplay"] = "native"
+    max_turns: int = Field(3, ge=1, le=20)
+    instruction: str = DEFAULT_INSTRUCTION
+    constrained: Literal["auto", "on", "off"] = "auto"
+    # Refuse calls whose id-like arguments appear nowhere in the conversation.
+    grounding: bool = True
+    max_observation_chars: int = Field(2000, ge=100)
+
+
+class ServerConfig(_Strict):
+    autostart: bool = False
+    model_path: str | None = None  # None: the bundled model below
+    bundled: Literal["qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b"] = "qwen2.5-coder-1.5b"
+    host: str = "127.0.0.1"
+    port: int = Field(0, ge=0, le=65535)  # 0: any free port
+    threads: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=1)
+    ctx_size: int = Field(4096, ge=512)
+    startup_timeout: float = Field(120.0, gt=0)
+
+
+class Config(_Strict):
+    llm_config: LLMConfig
+    agent: AgentConfig = AgentConfig()
+    server: ServerConfig = ServerConfig()
+    tools: list[str] = []
+    path: Path | None = Field(None, exclude=True)
+
+    @field_validator("tools", mode="before")
+    @classmethod
+    def _none_is_empty(cls, value):
+        return [] if value is None else value
+
+    def resolve(self, entry: str) -> str:
+        """A relative tool path is looked up in the cwd, then beside the config, then one level up."""
+        if os.path.isabs(entry) or self.path is None or os.path.exists(entry):
+            return entry
+        for base in (self.path.parent, self.path.parent.parent):
+            if (base / entry).exists():
+                return str(base / entry)
+        return entry  # maybe a module name
+
+
+_ENV = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
+
+
+def _expand(value):
+    """Replace ${VAR} and ${VAR:-default} in every string of the YAML tree."""
+    if isinstance(value, str):
+        def sub(m: re.Match) -> str:
+            if m.group(2) is not None:  # ${VAR:-default}: the default when VAR is unset or empty
+                return os.environ.get(m.group(1)) or m.group(2)
+            if m.group(1) in os.environ:
+                return os.environ[m.group(1)]
+            raise ConfigError(f"environment variable {m.group(1)} is not set")
+        return _ENV.sub(sub, value)
+    if isinstance(value, dict):
+        return {k: _expand(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v) for v in value]
+    return value
+
+
+def _describe(error: dict) -> str:
+    where = ".".join(str(p) for p in error["loc"])
+    if error["type"] == "missing":
+        return f"{where}: required key is missing"
+    if error["type"] == "extra_forbidden":
+        return f"{where}: unknown key"
+    got = error.get("input")
+    # Never echo what may hold the api key: the key itself, or an llm_config that is not a mapping.
+    secret = isinstance(got, (dict, list)) or where.endswith("api_key") or where == "llm_config"
+    shown = "" if secret else f", got {got!r}"
+    return f"{where}: {error['msg'].lower()}{shown}"
+
+
+def load_config(path: str | os.PathLike) -> Config:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read config ({e.strerror})") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not a UTF-8 text file (byte {e.start})") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{path}: invalid YAML{at}: {problem}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping with an llm_config section")
+    try:
+        raw = _expand(raw)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
+    llm = raw.get("llm_config")
+    if isinstance(llm, dict):
+        # The OpenAI client's own variables fill what the file leaves out.
+        if not llm.get("api_key") and os.environ.get("OPENAI_API_KEY"):
+            llm["api_key"] = os.environ["OPENAI_API_KEY"]
+        if not llm.get("api_base") and os.environ.get("OPENAI_BASE_URL"):
+            llm["api_base"] = os.environ["OPENAI_BASE_URL"]
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as e:
+        first = e.errors()[0]
+        more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
+        raise ConfigError(f"{path}: {_describe(first)}{more}") from None
+    if config.llm_config.api_base is None and not config.server.autostart:
+        raise ConfigError(f"{path}: llm_config.api_base: required unless server.autostart is true")
+    config.path = path
+    return config

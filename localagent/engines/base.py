@@ -1,0 +1,86 @@
+"""The contract every engine keeps: one question in, one RunResult out."""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Stopped = Literal["answer", "max_turns", "error", "interrupted"]
+
+
+@dataclass
+class ToolCallRecord:
+    """One tool call as the model asked for it and what came of it."""
+
+    name: str
+    arguments: dict[str, Any]
+    result: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def add(self, prompt: int, completion: int) -> None:
+        self.prompt_tokens += prompt or 0
+        self.completion_tokens += completion or 0
+
+
+@dataclass
+class Timings:
+    total_s: float = 0.0
+    llm_s: float = 0.0
+    tools_s: float = 0.0
+
+
+@dataclass
+class RunResult:
+    answer: str = ""
+    stopped: Stopped = "answer"
+    turns: int = 0
+    tool_calls: list[ToolCallRecord] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+    timings: Timings = field(default_factory=Timings)
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["timings"] = {k: round(v, 3) for k, v in data["timings"].items()}
+        return data
+
+
+def max_turns_answer(max_turns: int, tool_calls: list[ToolCallRecord]) -> str:
+    """What the user reads when the model was still calling tools at the turn limit."""
+    text = f"Stopped after {max_turns} turns without a final answer."
+    if tool_calls:
+        last = tool_calls[-1]
+        text += f" Last tool result: {last.error or last.result}"
+    return text
+
+
+class Stopwatch:
+    """Adds the wall time of a `with` block to one field of Timings."""
+
+    def __init__(self, timings: Timings, field_name: str):
+        self.timings, self.field_name = timings, field_name
+
+    def __enter__(self) -> "Stopwatch":
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        elapsed = time.perf_counter() - self.start
+        setattr(self.timings, self.field_name, getattr(self.timings, self.field_name) + elapsed)
+
+
+class Events:
+    """What an engine reports while it works; the terminal renderer overrides these. No-ops here."""
+
+    streams = False  # True: the engine streams text deltas to on_text
+
+    def on_turn(self, turn: int) -> None: ...
+    def on_text(self, delta: str) -> None: ...
+    def on_tool_start(self, record: ToolCallRecord) -> None: ...
+    def on_tool_end(self, record: ToolCallRecord) -> None: ...

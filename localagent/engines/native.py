@@ -1,0 +1,185 @@
+"""The native engine: a lean ReAct / function-calling loop with constrained tool arguments.
+
+ReAct mode keeps one assistant message per question, the scratchpad (`Action:` / `Action Input:`
+/ `Observation:` ...), and asks the server to continue it. The prompt then grows only at its
+end, so llama.cpp's prompt cache re-evaluates only the new tokens; and small models, which
+lose the format when an observation arrives as a new user turn, keep it.
+
+Constrained decoding: the model writes freely until it has named a tool (`Action: X`); only then
+are the arguments generated under the JSON schema of X's parameters. The model keeps the choice
+to answer or ask (a grammar over the whole reply made small models call a tool for a greeting);
+the arguments it writes are always valid JSON of the right shape.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..config import AgentConfig
+from ..constrain import KINDS, Constraint, arguments_schema
+from ..errors import AgentError
+from ..llm import LLMClient, Reply
+from ..parsing import ParsedCall, last_action_start, loads_lenient, parse_reply
+from ..prompts import observation_message, react_system_prompt
+from ..tools import Toolbox
+from .base import Events, RunResult, Stopwatch, ToolCallRecord, max_turns_answer
+from .execution import Approver, CallRunner, approve_all, observation_text
+
+_ACTION_INPUT = "Action Input:"
+_OBSERVATION_STOPS = ["Observation:", "\nObservation"]
+
+
+@dataclass
+class _Question:
+    """The state of one question while the engine works on it."""
+
+    messages: list[dict[str, Any]]
+    result: RunResult
+    runner: CallRunner
+    scratchpad: str = ""  # ReAct steps so far, continued by the server (prefill)
+    evidence: list[str] = field(default_factory=list)  # what the user said and tools returned
+
+
+class NativeEngine:
+    def __init__(self, llm: LLMClient, toolbox: Toolbox, agent: AgentConfig, *, server: str = "unknown",
+                 function_calling: bool = False, constrained: bool = True, approve: Approver = approve_all,
+                 dry_run: bool = False, events: Events | None = None):
+        self.llm, self.toolbox, self.agent = llm, toolbox, agent
+        self.function_calling = function_calling
+        # Continuing an assistant message (prefill) and constraining it need a known server.
+        self.prefill = Constraint(server) if server in KINDS else None
+        self.constraint = self.prefill if constrained else None
+        self.approve, self.dry_run, self.events = approve, dry_run, events or Events()
+
+    def system_prompt(self) -> str:
+        if self.function_calling:
+            return self.agent.instruction
+        return react_system_prompt(self.agent.instruction, self.toolbox)
+
+    def run(self, question: str, history: list[dict[str, Any]] | None = None) -> RunResult:
+        started = time.perf_counter()
+        history = history or []
+        q = _Question(
+            messages=[{"role": "system", "content": self.system_prompt()}, *history,
+                      {"role": "user", "content": question}],
+            result=RunResult(),
+            runner=CallRunner(self.toolbox, approve=self.approve, dry_run=self.dry_run,
+                              grounding=self.agent.grounding,
+                              max_observation_chars=self.agent.max_observation_chars),
+            evidence=[m["content"] for m in history if m["role"] == "user"] + [question])
+        try:
+            for turn in range(1, self.agent.max_turns + 1):
+                q.result.turns = turn
+                self.events.on_turn(turn)
+                calls, answer = self._fc_turn(q) if self.function_calling else self._react_turn(q)
+                if not calls:
+                    q.result.answer, q.result.stopped = answer, "answer"
+                    break
+                records = [self._run_call(q, call) for call in calls]
+                self._add_observations(q, calls, records)
+            else:
+                q.result.stopped = "max_turns"
+                q.result.answer = max_turns_answer(self.agent.max_turns, q.result.tool_calls)
+        except KeyboardInterrupt:
+            q.result.stopped, q.result.error = "interrupted", "interrupted by the user"
+        except AgentError as e:  # endpoint down, timeout, HTTP error: the result says which
+            q.result.stopped, q.result.error = "error", str(e)
+        finally:
+            q.result.timings.total_s = time.perf_counter() - started
+        return q.result
+
+    # --- one LLM request ------------------------------------------------------------------
+
+    def _chat(self, q: _Question, messages: list[dict], stream: bool = False, **kwargs: Any) -> Reply:
+        on_text = self.events.on_text if stream and self.events.streams else None
+        with Stopwatch(q.result.timings, "llm_s"):
+            reply = self.llm.chat(messages, on_text=on_text, **kwargs)
+        q.result.usage.add(reply.prompt_tokens, reply.completion_tokens)
+        return reply
+
+    def _continue(self, q: _Question, prefix: str, schema: dict | None = None, stream: bool = False,
+                  stop: list[str] | None = None) -> str:
+        """What the model writes after `prefix` in its assistant message, optionally under a schema."""
+        if not prefix:
+            return self._chat(q, q.messages, stream=stream, stop=stop).content
+        kwargs = (self.constraint or self.prefill).params(schema)
+        if stop:
+            kwargs["stop"] = stop
+        text = self._chat(q, [*q.messages, {"role": "assistant", "content": prefix}], stream=stream,
+                          **kwargs).content
+        return text[len(prefix):] if text.startswith(prefix) else text  # llama.cpp echoes the prefill
+
+    # --- ReAct ----------------------------------------------------------------------------
+
+    def _react_turn(self, q: _Question) -> tuple[list[ParsedCall], str]:
+        stops = _OBSERVATION_STOPS + ([_ACTION_INPUT] if self.constraint else [])
+        text = self._continue(q, q.scratchpad, stream=True, stop=stops)
+        if self.constraint:
+            text = self._complete_constrained(q, text)
+        parsed = parse_reply(text)
+        q.scratchpad += text.strip() + "\n"
+        return parsed.calls, parsed.answer
+
+    def _complete_constrained(self, q: _Question, text: str) -> str:
+        """Finish a free reply under constraints: the arguments of the tool it named, or, when it
+        wrote nothing (small models jump straight to an imagined Observation), its choice of tool."""
+        if not text.strip():
+            choice = self._continue(q, q.scratchpad + "Action: ",
+                                    {"type": "string", "enum": [*self.toolbox.names(), "none"]})
+            name = str(loads_lenient(choice)) if choice.strip() else "none"
+            if name not in self.toolbox.tools:
+                return "Answer: " + self._continue(q, q.scratchpad + "Answer: ", stop=_OBSERVATION_STOPS).strip()
+            text = f"Action: {name}\n"
+        parsed = parse_reply(text)
+        call = parsed.calls[-1] if parsed.calls else None
+        tool = self.toolbox.get(call.name) if call else None
+        if tool is None or not call.error:  # an answer, a complete call, or an unknown tool to report
+            return text
+        head = text[:last_action_start(text)].rstrip()
+        step = f"{head}\nAction: {tool.name}\n{_ACTION_INPUT} ".lstrip()
+        return step + self._continue(q, q.scratchpad + step, arguments_schema(tool.parameters)).strip()
+
+    # --- OpenAI function calling ----------------------------------------------------------
+
+    def _fc_turn(self, q: _Question) -> tuple[list[ParsedCall], str]:
+        reply = self._chat(q, q.messages, stream=True, tools=self.toolbox.schemas() or None)
+        if not reply.tool_calls:
+            parsed = parse_reply(reply.content)  # e.g. a ```json {"name", "arguments"}``` block
+            q.messages.append({"role": "assistant", "content": reply.content})
+            return parsed.calls, parsed.answer
+        calls = []
+        for i, tc in enumerate(reply.tool_calls):
+            tc.id = tc.id or f"call_{i}"
+            try:
+                calls.append(ParsedCall(tc.name, loads_lenient(tc.arguments or "{}"), id=tc.id))
+            except ValueError as e:
+                calls.append(ParsedCall(tc.name, tc.arguments, error=f"arguments are not JSON ({e})", id=tc.id))
+        q.messages.append({"role": "assistant", "content": reply.content or None, "tool_calls": [
+            {"id": tc.id, "type": "function", "function": {"name": tc.name, "arguments": tc.arguments}}
+            for tc in reply.tool_calls]})
+        return calls, ""
+
+    # --- tools ----------------------------------------------------------------------------
+
+    def _run_call(self, q: _Question, call: ParsedCall) -> ToolCallRecord:
+        with Stopwatch(q.result.timings, "tools_s"):
+            record = q.runner.run(call.name, call.arguments, "\n".join(q.evidence), parse_error=call.error,
+                                  on_start=self.events.on_tool_start)
+        q.result.tool_calls.append(record)
+        if record.result and not record.error:
+            q.evidence.append(record.result)  # ids a tool returned may be used in later calls
+        self.events.on_tool_end(record)
+        return record
+
+    def _add_observations(self, q: _Question, calls: list[ParsedCall], records: list[ToolCallRecord]) -> None:
+        texts = [observation_text(r) for r in records]
+        if all(c.id for c in calls):  # answers to the server's own tool_calls
+            q.messages += [{"role": "tool", "tool_call_id": c.id, "content": t} for c, t in zip(calls, texts)]
+        elif self.function_calling or not self.prefill:
+            if q.scratchpad:  # no prefill: the steps so far become an assistant turn of their own
+                q.messages.append({"role": "assistant", "content": q.scratchpad.strip()})
+                q.scratchpad = ""
+            q.messages.append({"role": "user", "content": observation_message(texts)})
+        else:
+            q.scratchpad += observation_message(texts) + "\n"

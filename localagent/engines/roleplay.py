@@ -1,0 +1,324 @@
+"""The roleplay engine: modelscope-agent 0.7.2's RolePlay, with the fixes a local model needs.
+
+Each fix is an override in a subclass, marked `fix:`. Tool calls go through the native engine's
+CallRunner, so validation, grounding, the loop guard, approval and dry-run behave the same.
+modelscope_agent is imported on first use: the import takes seconds.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import inspect
+import io
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+from ..config import AgentConfig, LLMConfig
+from ..errors import AgentError
+from ..llm import _message, _reason
+from ..parsing import loads_lenient
+from ..tools import Tool, Toolbox
+from .base import Events, RunResult, Stopwatch
+from .execution import Approver, CallRunner, approve_all, observation_text
+
+LLM_NAME = "localagent-openai"  # the model_server name our LLM class is registered under
+_ANSWER = re.compile(r"^[ \t*]*(?:Final[ \t]+)?Answer[ \t*]*[:：]", re.M | re.I)
+_ACTION_LINE = re.compile(r"^[ \t*]*Action(?:[ \t]*Input)?[ \t*]*[:：].*$\n?", re.M | re.I)
+
+
+class _TurnLimit(Exception):
+    """The LLM was asked for one turn more than agent.max_turns allows."""
+
+
+@dataclass
+class _State:
+    """What the LLM and the tools share while one question is answered."""
+
+    result: RunResult
+    runner: CallRunner
+    events: Events
+    max_turns: int
+    context: list[str]  # what the user said and the tools returned: grounding looks here
+    reply: str = ""  # the text of the latest LLM reply
+    pending: dict | None = field(default=None, repr=False)  # function calling: the call awaiting its result
+
+    def start_turn(self) -> None:
+        if self.result.turns >= self.max_turns:
+            raise _TurnLimit
+        self.result.turns += 1
+        self.events.on_turn(self.result.turns)
+
+    def call_tool(self, name: str, arguments: Any) -> str:
+        parse_error = None
+        if isinstance(arguments, str):
+            try:
+                arguments = loads_lenient(arguments)
+            except ValueError as e:
+                parse_error = f"Action Input is not a JSON object ({e})"
+        with Stopwatch(self.result.timings, "tools_s"):
+            record = self.runner.run(name.strip(), arguments, "\n".join(self.context), parse_error=parse_error,
+                                     on_start=self.events.on_tool_start)
+        self.result.tool_calls.append(record)
+        self.events.on_tool_end(record)
+        text = observation_text(record)
+        self.context.append(text)
+        return text
+
+
+# --- the overrides; combined with the modelscope_agent classes in _modelscope() -----------------
+
+class _LLMFixes:
+    """On top of modelscope_agent.llm.openai.OpenAi."""
+
+    def __init__(self, model: str, model_server: str, *, api_base: str, api_key: str, timeout: float,
+                 max_retries: int, generate_cfg: dict | None = None, **kwargs: Any):
+        import openai
+
+        # fix: the package logs the key it is given, so it only ever sees a placeholder
+        super().__init__(model, model_server, api_base=api_base, api_key="EMPTY", **kwargs)
+        # fix: its client has no timeout; openai's max_retries is the only retry layer (see chat)
+        self.client = openai.OpenAI(base_url=api_base, api_key=api_key, timeout=timeout, max_retries=max_retries)
+        self.generate_cfg = generate_cfg or {}
+        self.state: _State | None = None  # set by the engine for each question
+
+    def chat(self, prompt=None, messages=None, stop=None, stream=False, **kwargs):
+        # fix: no @retry(3) here; the package's wraps another @retry(3) around openai's own
+        # retries (27 requests for one HTTP 500). Also counts the turn: at most agent.max_turns.
+        self.state.start_turn()
+        kwargs = self._create_kwargs(kwargs)
+        if stream:
+            return self._reply(self._chat_stream(messages, stop=stop, **kwargs))
+        return self._reply(self._chat_once(messages, stop, kwargs))
+
+    def _chat_once(self, messages, stop, kwargs):
+        yield self._chat_no_stream(messages, stop=stop, **kwargs) or ""
+
+    def chat_with_functions(self, messages, functions=None, stream=True, **kwargs):
+        # fix: the package's version sends `callbacks` to openai and returns a message object that
+        # RolePlay cannot read: this yields the text, then the message as the dict RolePlay expects.
+        self.state.start_turn()
+        self._answer_pending_call(messages)
+        params = {"model": self.model, "messages": messages, **self._create_kwargs(kwargs)}
+        if functions:
+            params["tools"] = [{"type": "function", "function": f} for f in functions]
+        return self._reply(self._fc_stream(params) if stream else self._fc_once(params))
+
+    def _create_kwargs(self, kwargs: dict) -> dict:
+        # fix: RolePlay passes its own kwargs (callbacks, uuid_str, append_files, ...) on to openai
+        return {**self.generate_cfg, **{k: v for k, v in kwargs.items() if k in _create_params()}}
+
+    def _reply(self, chunks):
+        """Streams text to events.on_text and accounts time and tokens; a dict (a message) ends it."""
+        state, text, message = self.state, "", None
+        self.last_call_usage_info = {}
+        with Stopwatch(state.result.timings, "llm_s"):
+            for chunk in chunks:
+                if isinstance(chunk, dict):
+                    message = chunk
+                    break
+                text += chunk
+                if state.events.streams:
+                    state.events.on_text(chunk)
+                yield chunk
+        state.reply = text
+        usage = self.last_call_usage_info or {}
+        state.result.usage.add(usage.get("prompt_tokens"), usage.get("completion_tokens"))
+        if message is not None:
+            yield message  # RolePlay stops reading here
+
+    # fix: the package reads usage with pydantic v1's .dict() (a deprecation warning per call) and
+    # fails on a reply without usage
+    def stat_last_call_token_info_stream(self, response):
+        for chunk in response:
+            if chunk.usage:
+                self.last_call_usage_info = chunk.usage.model_dump()
+            yield chunk
+
+    def stat_last_call_token_info_no_stream(self, response):
+        self.last_call_usage_info = response.usage.model_dump() if response.usage else {}
+        return response
+
+    def _fc_once(self, params: dict):
+        response = self.stat_last_call_token_info_no_stream(self.client.chat.completions.create(**params))
+        message = response.choices[0].message
+        if message.content:
+            yield message.content
+        yield self._message(message.content, [
+            {"id": c.id, "name": c.function.name, "arguments": c.function.arguments} for c in message.tool_calls or []])
+
+    def _fc_stream(self, params: dict):
+        text, calls = "", {}
+        response = self.client.chat.completions.create(**params, stream=True, stream_options={"include_usage": True})
+        for chunk in self.stat_last_call_token_info_stream(response):
+            if not chunk.choices:
+                continue
+            delta = chunk.choices[0].delta
+            if delta.content:
+                text += delta.content
+                yield delta.content
+            for part in delta.tool_calls or []:
+                call = calls.setdefault(part.index or 0, {"id": "", "name": "", "arguments": ""})
+                call["id"] = part.id or call["id"]
+                if part.function:
+                    call["name"] += part.function.name or ""
+                    call["arguments"] += part.function.arguments or ""
+        yield self._message(text, list(calls.values()))
+
+    def _message(self, text: str | None, calls: list[dict]) -> dict:
+        """The reply as RolePlay's _detect_tool reads it. RolePlay runs only the first call."""
+        calls = [{"id": c["id"] or "call_0", "type": "function",
+                  "function": {"name": c["name"], "arguments": c["arguments"] or "{}"}} for c in calls[:1]]
+        self.state.pending = {"role": "assistant", "content": text or None, "tool_calls": calls} if calls else None
+        return {"content": text or "", "tool_calls": calls}
+
+    def _answer_pending_call(self, messages: list[dict]) -> None:
+        # fix: RolePlay appends {'role': 'tool'} with neither the assistant message that made the
+        # call nor a tool_call_id; servers with tool-call templates reject that.
+        pending, self.state.pending = self.state.pending, None
+        if pending and messages[-1]["role"] == "tool" and "tool_call_id" not in messages[-1]:
+            messages.insert(len(messages) - 1, pending)
+            messages[-1]["tool_call_id"] = pending["tool_calls"][0]["id"]
+
+
+class _ToolFixes:
+    """A localagent Tool as a modelscope_agent BaseTool whose call goes through the CallRunner."""
+
+    def __init__(self, tool: Tool, state: _State):
+        self.name, self.description, self.state = tool.name, tool.description, state
+        required = set(tool.parameters.get("required", []))
+        self.parameters = [{"name": k, "type": s.get("type", "string"), "description": s.get("description", ""),
+                            "required": k in required, **({"enum": s["enum"]} if "enum" in s else {})}
+                           for k, s in tool.parameters.get("properties", {}).items()]
+        super().__init__()
+        self.function = tool.openai_schema()["function"]  # the full JSON Schema, nested types and all
+        self.function_plain_text = self._parser_function()
+
+    def call(self, params: str, **kwargs: Any) -> str:
+        return self.state.call_tool(self.name, params)
+
+
+class _RolePlayFixes:
+    """On top of modelscope_agent.agents.role_play.RolePlay."""
+
+    def __init__(self, tools: list, state: _State, **kwargs: Any):
+        super().__init__(**kwargs)
+        # fix: 0.7.2 takes tools only by name from its global TOOL_REGISTRY; ours are instances
+        self.function_map = {t.name: t for t in tools}
+        self.function_list = list(self.function_map)
+        self.state = state
+
+    def _call_tool(self, tool_list: list, **kwargs: Any) -> str:
+        # fix: the package catches BaseException (Ctrl-C at the approval prompt too) and prints a
+        # traceback; an unknown or misspelt name now gets the runner's "unknown tool" observation.
+        name, arguments = tool_list[0]["name"], tool_list[0]["arguments"]
+        tool = self.function_map.get(name.strip())
+        return tool.call(arguments) if tool else self.state.call_tool(name, arguments)
+
+
+@functools.cache
+def _modelscope() -> SimpleNamespace:
+    """Import modelscope_agent once, quietly and outside the cwd, and build the fixed classes."""
+    # fix: at INFO it logs every message (and the key it is given); LOG_ENABLE_FILE writes ./logs/*.log
+    os.environ.update(LOG_LEVEL="WARNING", LOG_ENABLE_FILE="off")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")  # no "PyTorch was not found" line
+    import platformdirs
+
+    cache = platformdirs.user_cache_dir("localagent")
+    os.makedirs(cache, exist_ok=True)
+    cwd = os.getcwd()
+    # fix: the import unzips nltk data into os.getcwd()/tmp/nltk_data (utils/nltk_utils.py) and prints
+    # about it: import from inside the cache dir, so the data lands there, with stdout swallowed.
+    os.chdir(cache)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            import openai
+            from modelscope_agent.agents.role_play import RolePlay
+            from modelscope_agent.llm.base import register_llm
+            from modelscope_agent.llm.openai import OpenAi
+            from modelscope_agent.tools.base import BaseTool
+    except ImportError as e:
+        raise AgentError(f"the roleplay engine needs modelscope-agent==0.7.2 and langchain<1 ({e})") from None
+    finally:
+        os.chdir(cwd)
+    return SimpleNamespace(
+        openai=openai,
+        LLM=register_llm(LLM_NAME)(type("LocalOpenAi", (_LLMFixes, OpenAi), {})),
+        Tool=type("LocalTool", (_ToolFixes, BaseTool), {}),
+        RolePlay=type("LocalRolePlay", (_RolePlayFixes, RolePlay), {}),
+    )
+
+
+@functools.cache
+def _create_params() -> frozenset[str]:
+    """The keyword arguments chat.completions.create accepts, less those the package sets itself."""
+    from openai.resources.chat.completions import Completions
+
+    return frozenset(inspect.signature(Completions.create).parameters) - {"self", "model", "messages", "stream"}
+
+
+class RolePlayEngine:
+    def __init__(self, llm_config: LLMConfig, api_base: str, toolbox: Toolbox, agent: AgentConfig, *,
+                 approve: Approver = approve_all, dry_run: bool = False, events: Events | None = None):
+        self.llm_config, self.api_base = llm_config, api_base.rstrip("/")
+        self.toolbox, self.agent = toolbox, agent
+        self.approve, self.dry_run, self.events = approve, dry_run, events or Events()
+        self.ms = _modelscope()
+
+    def run(self, question: str, history: list[dict[str, Any]] | None = None) -> RunResult:
+        result = RunResult()
+        started = time.perf_counter()
+        history = [dict(m) for m in history or []]
+        state = _State(result, CallRunner(self.toolbox, approve=self.approve, dry_run=self.dry_run,
+                                      grounding=self.agent.grounding,
+                                      max_observation_chars=self.agent.max_observation_chars),
+                   self.events, self.agent.max_turns,
+                   context=[str(m.get("content") or "") for m in history if m.get("role") == "user"] + [question])
+        cfg = self.llm_config
+        llm = self.ms.LLM(cfg.model, LLM_NAME, api_base=self.api_base, api_key=cfg.api_key.get_secret_value(),
+                          timeout=cfg.timeout, max_retries=cfg.max_retries,
+                          generate_cfg={"temperature": cfg.temperature, "max_tokens": cfg.max_tokens},
+                          is_chat=True, is_function_call=cfg.is_function_call)
+        llm.state = state
+        agent = self.ms.RolePlay([self.ms.Tool(t, state) for t in self.toolbox.tools.values()], state,
+                                 llm=llm, instruction=self.agent.instruction, stream=self.events.streams)
+        try:
+            for _ in agent.run(question, history=history):
+                pass  # the LLM streams the text deltas to events.on_text itself
+            if result.tool_calls and len(result.tool_calls) >= result.turns:
+                raise _TurnLimit  # RolePlay's own limit (10 turns) ended it without an answer
+            result.answer, result.stopped = _answer(state.reply), "answer"
+        except _TurnLimit:
+            last = result.tool_calls[-1] if result.tool_calls else None
+            result.stopped = "max_turns"
+            result.answer = (f"Stopped after {result.turns} turns without a final answer."
+                             + (f" Last tool result: {observation_text(last)}" if last else ""))
+        except KeyboardInterrupt:
+            result.stopped, result.error = "interrupted", "interrupted by the user"
+        except self.ms.openai.OpenAIError as e:
+            result.stopped, result.error = "error", self._endpoint_error(e)
+        except Exception as e:  # a bug in the package must not end the session
+            result.stopped, result.error = "error", f"roleplay engine failed: {type(e).__name__}: {e}"
+        finally:
+            result.timings.total_s = time.perf_counter() - started
+        return result
+
+    def _endpoint_error(self, e: Exception) -> str:
+        """The same one-line messages as localagent.llm.LLMClient."""
+        openai = self.ms.openai
+        if isinstance(e, openai.APITimeoutError):
+            return f"no answer from {self.api_base} within {self.llm_config.timeout:g} s (llm_config.timeout)"
+        if isinstance(e, openai.APIConnectionError):
+            return f"cannot reach the LLM endpoint {self.api_base} ({_reason(e)})"
+        if isinstance(e, openai.APIStatusError):
+            return f"the LLM endpoint answered HTTP {e.status_code}: {_message(e)}"
+        return f"LLM request failed: {e}"
+
+
+def _answer(text: str) -> str:
+    """What follows the last `Answer:` label (or all the text), without Action lines."""
+    labels = list(_ANSWER.finditer(text))
+    return _ACTION_LINE.sub("", text[labels[-1].end():] if labels else text).strip()

@@ -1,0 +1,62 @@
+"""Run llama.cpp's own server (from the xllamacpp wheel) in this process until it is told to stop.
+
+`python -m localagent.llama_server --model M.gguf --port 8012` is what the CLI spawns for the
+embedded default and what `llamacpp/serve` runs in the foreground.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+
+
+def serve(model: str, host: str, port: int, threads: int, ctx_size: int, alias: str | None) -> None:
+    import xllamacpp
+
+    params = xllamacpp.CommonParams()
+    params.model.path = model
+    params.hostnames = [host]
+    params.port = port
+    params.n_ctx = ctx_size
+    params.use_jinja = True  # the model's own chat template, tools included
+    params.cache_prompt = True  # turn 2 reuses turn 1's KV cache: prefill only the new tokens
+    # Explicit threads: llama.cpp's default is half the cores.
+    params.cpuparams.n_threads = threads
+    params.cpuparams_batch.n_threads = threads
+    if alias:
+        params.model_alias = alias
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    server = xllamacpp.Server(params)  # loads the model, then serves on its own threads
+    print(f"llama.cpp server ready on http://{host}:{port}/v1", flush=True)
+    stop.wait()
+    del server
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="llama_server", description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="GGUF file (default: the bundled Qwen2.5-Coder-0.5B)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8012)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--ctx-size", type=int, default=4096)
+    parser.add_argument("--alias", default=None, help="model id reported by /v1/models")
+    args = parser.parse_args(argv)
+    from .errors import AgentError
+    from .weights import bundled_model_path, check_gguf
+    from pathlib import Path
+
+    try:
+        model = Path(args.model) if args.model else bundled_model_path()
+        check_gguf(model)
+    except AgentError as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    serve(str(model), args.host, args.port, args.threads, args.ctx_size, args.alias)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,154 @@
+"""A real OpenAI-compatible HTTP server on 127.0.0.1 that replies from a script.
+
+Each script item is what "the model" writes for one turn: a string, or a dict with
+`content`, `tool_calls`, `status` (an HTTP error), `delay` (seconds before answering).
+Like llama.cpp it applies `stop` strings, and when the last message is an assistant prefill
+it continues the previous item's text from `Action Input:` (the constrained-arguments request).
+Every request body is recorded in `requests`.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class ScriptedServer:
+    def __init__(self, script: list[Any] | None = None, owned_by: str = "llamacpp"):
+        self.script = list(script or [])
+        self.owned_by = owned_by
+        self.requests: list[dict[str, Any]] = []
+        self._last_text = ""
+        self._lock = threading.Lock()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True)  # quick shutdown()
+
+    @property
+    def api_base(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def __enter__(self) -> "ScriptedServer":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def chat_requests(self) -> list[dict[str, Any]]:
+        return [r for r in self.requests if "messages" in r]
+
+    def _next(self, body: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            self.requests.append(body)
+            messages = body.get("messages", [])
+            prefill = messages[-1]["content"] if messages and messages[-1]["role"] == "assistant" else ""
+            if (prefill or "").rstrip().endswith("Action Input:") and "Action Input:" in self._last_text:
+                rest = self._last_text.split("Action Input:", 1)[-1].strip()
+                return {"content": _apply_stop(rest, body.get("stop"))}
+            if not self.script:
+                return {"status": 500, "message": "script exhausted: the engine made an unexpected request"}
+            item = self.script.pop(0)
+            item = {"content": item} if isinstance(item, str) else dict(item)
+            self._last_text = item.get("content") or ""
+            item["content"] = _apply_stop(item.get("content") or "", body.get("stop"))
+            return item
+
+    def _handler(self):
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _send(self, status: int, payload: dict[str, Any]) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                if self.path.rstrip("/").endswith("/models"):
+                    self._send(200, {"object": "list", "data": [
+                        {"id": "scripted", "object": "model", "owned_by": server.owned_by}]})
+                else:
+                    self._send(404, {"error": {"message": "not found"}})
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", 0))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                item = server._next(body)
+                time.sleep(item.get("delay", 0))
+                if item.get("status", 200) != 200:
+                    self._send(item["status"], {"error": {"message": item.get("message", "scripted failure"),
+                                                          "type": "server_error"}})
+                    return
+                if body.get("stream"):
+                    self._stream(item)
+                else:
+                    self._send(200, _completion(item))
+
+            def _stream(self, item: dict[str, Any]) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                for chunk in _chunks(item):
+                    self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                    self.wfile.flush()
+                self.wfile.write(b"data: [DONE]\n\n")
+                self.wfile.flush()
+                self.close_connection = True
+
+        return Handler
+
+
+def _apply_stop(text: str, stop: Any) -> str:
+    for s in ([stop] if isinstance(stop, str) else stop or []):
+        if s in text:
+            text = text[:text.index(s)]
+    return text
+
+
+def _tool_calls(item: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"id": f"call_{i}", "type": "function",
+             "function": {"name": c["name"], "arguments": c["arguments"] if isinstance(c["arguments"], str)
+                          else json.dumps(c["arguments"])}}
+            for i, c in enumerate(item.get("tool_calls") or [])]
+
+
+def _usage(item: dict[str, Any]) -> dict[str, int]:
+    return {"prompt_tokens": 10, "completion_tokens": max(1, len(item.get("content") or "") // 4),
+            "total_tokens": 10 + max(1, len(item.get("content") or "") // 4)}
+
+
+def _completion(item: dict[str, Any]) -> dict[str, Any]:
+    calls = _tool_calls(item)
+    message = {"role": "assistant", "content": item.get("content") or None}
+    if calls:
+        message["tool_calls"] = calls
+    return {"id": f"chatcmpl-{uuid.uuid4().hex[:8]}", "object": "chat.completion", "created": int(time.time()),
+            "model": "scripted", "usage": _usage(item),
+            "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls" if calls else "stop"}]}
+
+
+def _chunks(item: dict[str, Any]):
+    base = {"id": "chatcmpl-stream", "object": "chat.completion.chunk", "created": int(time.time()),
+            "model": "scripted"}
+    text = item.get("content") or ""
+    for i in range(0, len(text), 7):  # several deltas, as a real server sends
+        yield {**base, "choices": [{"index": 0, "delta": {"content": text[i:i + 7]}, "finish_reason": None}]}
+    calls = _tool_calls(item)
+    for i, call in enumerate(calls):
+        yield {**base, "choices": [{"index": 0, "delta": {"tool_calls": [{**call, "index": i}]},
+                                    "finish_reason": None}]}
+    yield {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls" if calls else "stop"}]}
+    yield {**base, "choices": [], "usage": _usage(item)}

@@ -1,0 +1,94 @@
+"""End to end: the real CLI, the real llama.cpp server and the bundled model (slow: minutes on a CPU)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+ECS_ZH = "请帮我续费一台ECS实例，实例id是：i-rj90a7e840y5cde，续费时长22个月"
+ECS_EN = "Please renew ECS instance i-rj90a7e840y5cde for 22 months."
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_config(tmp_path: Path, **server) -> tuple[Path, int]:
+    """The shipped default config, pointed at a port where nothing answers, so the CLI autostarts."""
+    config = yaml.safe_load((ROOT / "config" / "default.yaml").read_text())
+    config["llm_config"]["api_base"] = f"http://127.0.0.1:{free_port()}/v1"
+    port = free_port()
+    config["server"].update({"port": port, **server})
+    config["tools"] = [str(ROOT / "tools")]
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config, allow_unicode=True))
+    return path, port
+
+
+def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "agent_demo.py"), *args], capture_output=True,
+                          text=True, timeout=timeout, cwd=ROOT, stdin=subprocess.DEVNULL)
+
+
+def server_processes(port: int) -> list[str]:
+    out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if "localagent.llama_server" in line and f"--port {port}" in line]
+
+
+@pytest.mark.parametrize("question", [ECS_ZH, ECS_EN], ids=["zh", "en"])
+def test_autostart_answers_the_ecs_prompt_with_a_real_tool_call(tmp_path, question):
+    config, port = write_config(tmp_path)
+    run = cli("-c", str(config), "--json", "--yes", question)
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    assert result["stopped"] == "answer"
+    calls = [c for c in result["tool_calls"] if c["error"] is None]
+    assert calls[0]["name"] == "RenewInstance"
+    assert calls[0]["arguments"] == {"instance_id": "i-rj90a7e840y5cde", "period": "22"}
+    assert "i-rj90a7e840y5cde" in calls[0]["result"]
+    assert result["answer"].strip()
+    assert result["usage"]["prompt_tokens"] > 0 and result["timings"]["llm_s"] > 0
+    assert server_processes(port) == [], "the embedded server outlived the CLI"
+
+
+def test_autostart_false_with_nothing_running_is_a_one_line_error(tmp_path):
+    config, _ = write_config(tmp_path, autostart=False)
+    run = cli("-c", str(config), "hello", timeout=60)
+    assert run.returncode != 0
+    assert "Traceback" not in run.stderr
+    lines = [l for l in run.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1 and "server.autostart is false" in lines[0]
+
+
+def test_a_missing_model_file_is_a_one_line_error(tmp_path):
+    config, _ = write_config(tmp_path, model_path=str(tmp_path / "nope.gguf"))
+    run = cli("-c", str(config), "hello", timeout=60)
+    assert run.returncode != 0 and "Traceback" not in run.stderr
+    assert "model file not found" in run.stderr
+
+
+def test_a_corrupted_model_file_is_a_one_line_error_and_leaves_no_server(tmp_path):
+    bad = tmp_path / "broken.gguf"
+    bad.write_bytes(b"GGUF" + os.urandom(4096))  # the magic is right, the rest is garbage
+    config, port = write_config(tmp_path, model_path=str(bad))
+    run = cli("-c", str(config), "hello", timeout=120)
+    assert run.returncode != 0 and "Traceback" not in run.stderr
+    assert "exited while loading the model" in run.stderr
+    assert server_processes(port) == []
+    not_gguf = tmp_path / "notes.gguf"
+    not_gguf.write_text("not a model")
+    config, _ = write_config(tmp_path, model_path=str(not_gguf))
+    run = cli("-c", str(config), "hello", timeout=60)
+    assert "is not a GGUF model file" in run.stderr

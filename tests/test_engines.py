@@ -1,0 +1,506 @@
+"""Both engines (native and roleplay) against a real scripted OpenAI-compatible HTTP server.
+
+Engines are built the way the CLI builds them (localagent.agent.create_engine from a Config) and
+talk to tests/scripted_server.py over HTTP; nothing in the engines or the openai client is mocked.
+
+A variant is (engine, server kind, mode):
+- native/llamacpp/react: the ReAct scratchpad continued by assistant prefill; the server stops the
+  free text at `Action Input:` and the arguments come from a second, constrained request;
+- native/other/react: no prefill; observations come back as user messages;
+- native/llamacpp/fc and roleplay/*/fc: OpenAI function calling (tools=, tool messages);
+- roleplay/other/react: modelscope-agent's RolePlay, which appends the call and its observation to
+  the user message (the server kind does not matter to it).
+"""
+from __future__ import annotations
+
+import json
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from localagent.agent import create_engine
+from localagent.config import AgentConfig, Config, LLMConfig
+from localagent.engines.base import Events, RunResult
+from localagent.engines.execution import DRY_RUN_RESULT, observation_text
+from localagent.tools import Toolbox
+from scripted_server import ScriptedServer
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTANCE = "i-rj90a7e840y5cde"
+QUESTION = f"请帮我续费一台ECS实例，实例id是：{INSTANCE}，续费时长22个月"
+RENEW_ARGS = {"instance_id": INSTANCE, "period": 22}  # an int: the tool's schema says string
+RENEWED = f"已完成ECS实例ID为{INSTANCE}的续费，续费时长22月"
+ANSWER = f"已为实例{INSTANCE}续费22个月。"
+TOOL_NAMES = "RenewInstance, DescribeInstance, Deploy, Explode"
+
+TEST_TOOLS = '''
+import pathlib
+
+LOG = pathlib.Path({log!r})
+
+
+def Deploy(instance_id: str, version: str) -> str:
+    """Deploy a version to an instance (a side effect: appends a line to a log file).
+
+    instance_id: the instance
+    version: the version to deploy
+    """
+    with LOG.open("a", encoding="utf-8") as f:
+        f.write(f"{{instance_id}} {{version}}\\n")
+    return f"deployed {{version}} to {{instance_id}}"
+
+
+Deploy.side_effect = True
+
+
+def Explode(reason: str) -> str:
+    """A tool with a bug: it always raises.
+
+    reason: any text
+    """
+    raise RuntimeError(f"disk on fire ({{reason}})")
+'''
+
+
+@dataclass(frozen=True)
+class Variant:
+    engine: str  # native | roleplay
+    server: str  # the ScriptedServer's owned_by: llamacpp (prefill + constraints) | other
+    mode: str  # react | fc
+
+    @property
+    def prefill(self) -> bool:
+        return self.engine == "native" and self.server == "llamacpp" and self.mode == "react"
+
+    def call(self, name: str, args: Any) -> Any:
+        """What the model writes to call one tool."""
+        if self.mode == "fc":
+            return {"tool_calls": [{"name": name, "arguments": args}]}
+        text = args if isinstance(args, str) else json.dumps(args, ensure_ascii=False)
+        return f"Thought: I need {name}\nAction: {name}\nAction Input: {text}"
+
+    def answer(self, text: str) -> str:
+        return text if self.mode == "fc" else f"Thought: done\nFinal Answer: {text}"
+
+
+NATIVE_LLAMACPP = Variant("native", "llamacpp", "react")
+NATIVE_OTHER = Variant("native", "other", "react")
+NATIVE_FC = Variant("native", "llamacpp", "fc")
+ROLEPLAY = Variant("roleplay", "other", "react")
+ROLEPLAY_FC = Variant("roleplay", "other", "fc")
+ALL = [NATIVE_LLAMACPP, NATIVE_OTHER, NATIVE_FC, ROLEPLAY, ROLEPLAY_FC]
+REACT = [NATIVE_LLAMACPP, NATIVE_OTHER, ROLEPLAY]
+
+
+def ids(v: Variant) -> str:
+    return f"{v.engine}-{v.server}-{v.mode}" if v.engine == "native" else f"{v.engine}-{v.mode}"
+
+
+def variants(items: list[Variant]):
+    return pytest.mark.parametrize("v", items, ids=ids, indirect=True)
+
+
+@pytest.fixture
+def v(request):
+    variant: Variant = request.param
+    if variant.engine == "roleplay":
+        request.getfixturevalue("modelscope_loaded")  # the slow import, once per session
+    return variant
+
+
+@pytest.fixture
+def deploy_log(tmp_path) -> Path:
+    return tmp_path / "deploy.log"
+
+
+@pytest.fixture
+def toolbox(tmp_path, deploy_log) -> Toolbox:
+    test_tools = tmp_path / "engine_test_tools.py"
+    test_tools.write_text(TEST_TOOLS.format(log=str(deploy_log)), encoding="utf-8")
+    return Toolbox.load([str(ROOT / "tools" / "renew_instance.py"), str(ROOT / "tools" / "describe_instance.py"),
+                         str(test_tools)])
+
+
+class Recorder(Events):
+    def __init__(self, streams: bool = False):
+        self.streams = streams
+        self.deltas: list[str] = []
+        self.turns: list[int] = []
+        self.started: list[str] = []
+        self.ended: list[str] = []
+
+    def on_turn(self, turn):
+        self.turns.append(turn)
+
+    def on_text(self, delta):
+        self.deltas.append(delta)
+
+    def on_tool_start(self, record):
+        self.started.append(record.name)
+
+    def on_tool_end(self, record):
+        self.ended.append(record.name)
+
+
+def make_engine(v: Variant, api_base: str, toolbox: Toolbox, *, max_turns: int = 3, timeout: float = 10,
+                max_retries: int = 0, constrained: str = "auto", events: Events | None = None, **kw):
+    config = Config(
+        llm_config=LLMConfig(model="scripted", api_base=api_base, api_key="sk-test", timeout=timeout,
+                             max_retries=max_retries, is_function_call=v.mode == "fc"),
+        agent=AgentConfig(engine=v.engine, max_turns=max_turns, constrained=constrained))
+    return create_engine(config, api_base, toolbox, events=events or Recorder(), **kw)
+
+
+def run(v: Variant, script: list, toolbox: Toolbox, question: str = QUESTION, **kw) -> tuple[RunResult, list[dict]]:
+    """Runs one question; returns the result and the free (not argument-constrained) chat requests."""
+    with ScriptedServer(script, owned_by=v.server) as server:
+        result = make_engine(v, server.api_base, toolbox, **kw).run(question)
+    assert isinstance(result, RunResult)
+    return result, free_requests(server)
+
+
+def free_requests(server: ScriptedServer) -> list[dict]:
+    """The requests in which the model chooses what to do; the native engine's constrained
+    argument requests (a `grammar` in the body) are the second half of one turn."""
+    return [r for r in server.chat_requests() if "grammar" not in r]
+
+
+def observations(v: Variant, request: dict) -> str:
+    """The text through which a request carries the tool results back, checking its shape per variant."""
+    messages = request["messages"]
+    last = messages[-1]
+    if v.mode == "fc":
+        tool_messages = [m for m in messages if m["role"] == "tool"]
+        assert tool_messages, messages
+        calls = {c["id"] for m in messages if m["role"] == "assistant" for c in m.get("tool_calls") or []}
+        assert all(m.get("tool_call_id") in calls for m in tool_messages)  # each answers a call that was made
+        return "\n".join(m["content"] for m in tool_messages)
+    if v.engine == "roleplay":  # RolePlay 0.7.2 appends the call and its observation to the user message
+        assert last["role"] == "user" and "Observation: <result>" in last["content"]
+        return last["content"]
+    if v.prefill:  # one assistant message: the scratchpad, continued by the server
+        assert last["role"] == "assistant" and "Observation: " in last["content"]
+        return last["content"]
+    assert last["role"] == "user" and messages[-2]["role"] == "assistant"  # no prefill: a user turn
+    return last["content"]
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- a correct call, then an answer --------------------------------------------------------------
+
+@variants(ALL)
+def test_tool_call_then_answer(v, toolbox):
+    events = Recorder()
+    result, free = run(v, [v.call("RenewInstance", RENEW_ARGS), v.answer(ANSWER)], toolbox, events=events)
+    assert (result.stopped, result.answer, result.turns, result.error) == ("answer", ANSWER, 2, None)
+    [record] = result.tool_calls
+    assert record.name == "RenewInstance" and record.arguments == {"instance_id": INSTANCE, "period": "22"}
+    assert record.error is None and RENEWED in record.result and "'status': 'Renewed'" in record.result
+    assert events.turns == [1, 2] and events.started == events.ended == ["RenewInstance"]
+    assert result.usage.prompt_tokens >= 20 and result.timings.total_s >= result.timings.llm_s > 0
+
+    assert len(free) == 2
+    assert QUESTION in free[0]["messages"][-1]["content"]
+    assert RENEWED not in json.dumps(free[0], ensure_ascii=False)
+    assert observation_text(record) in observations(v, free[1])  # the tool result reaches the model
+    if v.mode == "fc":
+        assert [t["function"]["name"] for t in free[0]["tools"]] == TOOL_NAMES.split(", ")
+    else:
+        assert "RenewInstance" in free[0]["messages"][0]["content"] and "tools" not in free[0]
+
+
+def test_native_prefill_constrains_only_the_arguments(toolbox):
+    """llama.cpp: free text up to `Action Input:`, then the arguments under the tool's JSON schema,
+    continuing the same assistant message; the next turn continues the scratchpad."""
+    v = NATIVE_LLAMACPP
+    with ScriptedServer([v.call("RenewInstance", RENEW_ARGS), v.answer(ANSWER)], owned_by=v.server) as server:
+        result = make_engine(v, server.api_base, toolbox).run(QUESTION)
+    assert result.stopped == "answer" and result.answer == ANSWER
+    first, constrained, second = server.chat_requests()
+    assert "Action Input:" in first["stop"] and "grammar" not in first
+    assert constrained["messages"][-1] == {"role": "assistant",
+                                           "content": "Thought: I need RenewInstance\nAction: RenewInstance\nAction Input: "}
+    schema = json.loads(constrained["grammar"].split("%json ", 1)[1])
+    assert schema["required"] == ["instance_id", "period"] and schema["additionalProperties"] is False
+    scratchpad = second["messages"][-1]["content"]
+    assert second["messages"][:-1] == first["messages"]  # the prompt only grows at its end
+    assert scratchpad.startswith("Thought: I need RenewInstance\nAction: RenewInstance\nAction Input: {")
+    assert scratchpad.endswith(f"Observation: {result.tool_calls[0].result}\n")
+
+
+# --- max turns -----------------------------------------------------------------------------------
+
+@variants(ALL)
+def test_max_turns_when_the_model_keeps_calling(v, toolbox):
+    script = [v.call("DescribeInstance", {"instance_id": INSTANCE})] * 3  # a 4th free request gets HTTP 500
+    result, free = run(v, script, toolbox, max_turns=3)
+    assert len(free) == 3
+    assert (result.stopped, result.turns, result.error) == ("max_turns", 3, None)
+    assert result.answer.startswith("Stopped after 3 turns without a final answer. Last tool result: ")
+    assert len(result.tool_calls) == 3 and result.tool_calls[0].error is None
+    assert all(r.error.startswith("not executed again") for r in result.tool_calls[1:])
+
+
+# --- multi-line arguments ------------------------------------------------------------------------
+
+MULTILINE = f'{{\n  "instance_id": "{INSTANCE}",\n  "period": "22"\n}}'
+
+
+@variants([NATIVE_LLAMACPP, NATIVE_OTHER, NATIVE_FC, ROLEPLAY_FC])
+def test_multiline_json_arguments(v, toolbox):
+    result, free = run(v, [v.call("RenewInstance", MULTILINE), v.answer(ANSWER)], toolbox)
+    assert (result.stopped, result.answer, result.turns) == ("answer", ANSWER, 2)
+    [record] = result.tool_calls
+    assert record.error is None and record.arguments == {"instance_id": INSTANCE, "period": "22"}
+    assert RENEWED in observations(v, free[1])
+
+
+def test_roleplay_multiline_arguments_known_limitation(modelscope_loaded, toolbox):
+    """KNOWN LIMITATION (roleplay, ReAct only): modelscope-agent 0.7.2 reads `Action Input: (.+)`,
+    one line, so a JSON object spread over lines arrives as "{" and the call is not run. It does not
+    crash: the model reads an error observation and can answer or retry on one line."""
+    v = ROLEPLAY
+    result, free = run(v, [v.call("RenewInstance", MULTILINE), v.answer("请再试一次")], toolbox)
+    assert (result.stopped, result.answer, result.turns, result.error) == ("answer", "请再试一次", 2, None)
+    [record] = result.tool_calls
+    assert record.result is None and record.arguments == {"_raw": "{"}
+    assert record.error.startswith("invalid arguments for RenewInstance: Action Input is not a JSON object")
+    assert observation_text(record) in observations(v, free[1])
+
+
+# --- errors the model can repair -----------------------------------------------------------------
+
+@variants(ALL)
+def test_unknown_tool_is_reported_with_the_valid_tools(v, toolbox):
+    result, free = run(v, [v.call("RebootInstance", {"instance_id": INSTANCE}), v.answer("抱歉，我不能重启实例。")],
+                       toolbox)
+    assert (result.stopped, result.answer, result.turns) == ("answer", "抱歉，我不能重启实例。", 2)
+    [record] = result.tool_calls
+    assert record.error == f"unknown tool 'RebootInstance'; the tools are: {TOOL_NAMES}" and record.result is None
+    assert f"Error: {record.error}" in observations(v, free[1])
+
+
+@variants(ALL)
+def test_missing_required_argument_then_repaired_call(v, toolbox):
+    script = [v.call("RenewInstance", {"instance_id": INSTANCE}), v.call("RenewInstance", RENEW_ARGS),
+              v.answer(ANSWER)]
+    result, free = run(v, script, toolbox)
+    assert (result.stopped, result.answer, result.turns) == ("answer", ANSWER, 3)
+    bad, good = result.tool_calls
+    assert bad.result is None and bad.error.startswith(
+        "invalid arguments for RenewInstance: missing required argument(s): period. Parameters: ")
+    assert "period (string, required)" in bad.error
+    assert f"Error: {bad.error}" in observations(v, free[1])
+    assert good.error is None and RENEWED in good.result
+    assert RENEWED in observations(v, free[2])
+
+
+@variants(ALL)
+def test_a_tool_that_raises_becomes_an_error_observation(v, toolbox):
+    result, free = run(v, [v.call("Explode", {"reason": "test"}), v.answer("工具出错了。")], toolbox)
+    assert (result.stopped, result.answer, result.error) == ("answer", "工具出错了。", None)
+    [record] = result.tool_calls
+    assert record.error == "Explode failed: RuntimeError: disk on fire (test)"
+    assert f"Error: {record.error}" in observations(v, free[1])
+
+
+# --- several calls in one reply ------------------------------------------------------------------
+
+def two_calls_react() -> str:
+    return (f'Action: RenewInstance\nAction Input: {json.dumps(RENEW_ARGS)}\n'
+            f'Action: DescribeInstance\nAction Input: {{"instance_id": "{INSTANCE}"}}')
+
+
+def two_calls_fc() -> dict:
+    return {"tool_calls": [{"name": "RenewInstance", "arguments": RENEW_ARGS},
+                           {"name": "DescribeInstance", "arguments": {"instance_id": INSTANCE}}]}
+
+
+def test_native_function_calling_runs_every_tool_call(toolbox):
+    v = NATIVE_FC
+    result, free = run(v, [two_calls_fc(), ANSWER], toolbox)
+    assert (result.stopped, result.answer, result.turns) == ("answer", ANSWER, 2)
+    renew, describe = result.tool_calls
+    assert renew.error is None and RENEWED in renew.result
+    assert describe.error is None and json.loads(describe.result)["instance_id"] == INSTANCE
+    messages = free[1]["messages"]
+    assert [c["id"] for c in messages[-3]["tool_calls"]] == ["call_0", "call_1"]
+    assert messages[-2:] == [{"role": "tool", "tool_call_id": "call_0", "content": renew.result},
+                             {"role": "tool", "tool_call_id": "call_1", "content": describe.result}]
+
+
+@pytest.mark.parametrize("server,constrained", [("other", "auto"), ("llamacpp", "off")])
+def test_native_react_unconstrained_runs_every_action_block(toolbox, server, constrained):
+    # Constrained (llama.cpp, auto) the free text stops at the first `Action Input:`, so a reply
+    # can only hold one call there: one call per turn by construction, nothing is dropped.
+    v = Variant("native", server, "react")
+    result, free = run(v, [two_calls_react(), v.answer(ANSWER)], toolbox, constrained=constrained)
+    assert (result.stopped, result.answer, result.turns) == ("answer", ANSWER, 2)
+    renew, describe = result.tool_calls
+    assert renew.error is None and describe.error is None
+    observed = free[1]["messages"][-1]["content"]
+    assert f"Observation: {renew.result}\nObservation: {describe.result}" in observed
+
+
+@variants([ROLEPLAY, ROLEPLAY_FC])
+def test_roleplay_several_calls_in_one_reply(v, toolbox):
+    # RolePlay 0.7.2 runs one call per reply (_call_tool takes tool_list[0]); a second call must
+    # still either run or be reported to the model, never vanish.
+    script = [two_calls_fc() if v.mode == "fc" else two_calls_react(), v.answer(ANSWER)]
+    result, free = run(v, script, toolbox)
+    assert (result.stopped, result.answer) == ("answer", ANSWER)
+    names = [r.name for r in result.tool_calls]
+    assert names == ["RenewInstance", "DescribeInstance"]
+    text = observations(v, free[1])
+    for record in result.tool_calls:
+        assert observation_text(record) in text
+
+
+# --- the safety checks ---------------------------------------------------------------------------
+
+@variants(ALL)
+def test_loop_guard_runs_the_same_call_once(v, toolbox, deploy_log):
+    call = v.call("Deploy", {"instance_id": INSTANCE, "version": "v2"})
+    result, free = run(v, [call, call, v.answer("已部署。")], toolbox, question=f"请把 v2 部署到实例 {INSTANCE}")
+    assert (result.stopped, result.answer, result.turns) == ("answer", "已部署。", 3)
+    assert deploy_log.read_text(encoding="utf-8") == f"{INSTANCE} v2\n"  # executed once
+    first, again = result.tool_calls
+    assert first.error is None and first.result == f"deployed v2 to {INSTANCE}"
+    assert again.error == ("not executed again: this exact call was already made; its result was: "
+                           f"deployed v2 to {INSTANCE}")
+    assert f"Error: {again.error}" in observations(v, free[2])
+
+
+@variants(ALL)
+def test_grounding_refuses_an_id_the_user_never_gave(v, toolbox, deploy_log):
+    question = "请把 v2 部署到我的实例上"
+    made_up = "i-bp1made0up0id"
+    result, free = run(v, [v.call("Deploy", {"instance_id": made_up, "version": "v2"}),
+                           v.answer("请提供实例ID。")], toolbox, question=question)
+    assert (result.stopped, result.answer) == ("answer", "请提供实例ID。")
+    [record] = result.tool_calls
+    assert record.result is None and not deploy_log.exists()
+    assert record.error == (f"not executed: instance_id={made_up!r} was not given by the user. "
+                            "Ask the user for the instance_id instead of guessing it.")
+    assert f"Error: {record.error}" in observations(v, free[1])
+
+
+@variants(ALL)
+def test_approval_refusal(v, toolbox, deploy_log):
+    asked = []
+
+    def approve(tool, arguments):
+        asked.append((tool.name, arguments))
+        return "the user declined"
+
+    script = [v.call("DescribeInstance", {"instance_id": INSTANCE}),
+              v.call("Deploy", {"instance_id": INSTANCE, "version": "v2"}), v.answer("好的，未部署。")]
+    result, free = run(v, script, toolbox, question=f"查看并部署 v2 到 {INSTANCE}", approve=approve)
+    assert (result.stopped, result.answer) == ("answer", "好的，未部署。")
+    assert asked == [("Deploy", {"instance_id": INSTANCE, "version": "v2"})]  # read-only tools are not asked
+    describe, deploy = result.tool_calls
+    assert describe.error is None
+    assert deploy.error == "the user declined" and deploy.result is None and not deploy_log.exists()
+    assert "Error: the user declined" in observations(v, free[2])
+
+
+@variants(ALL)
+def test_dry_run_runs_no_side_effect(v, toolbox, deploy_log):
+    def approve(tool, arguments):
+        raise AssertionError("a dry run asks nobody")
+
+    result, free = run(v, [v.call("Deploy", {"instance_id": INSTANCE, "version": "v2"}), v.answer("已部署。")],
+                       toolbox, question=f"部署 v2 到 {INSTANCE}", approve=approve, dry_run=True)
+    assert (result.stopped, result.answer) == ("answer", "已部署。")
+    [record] = result.tool_calls
+    assert record.error is None and record.result == DRY_RUN_RESULT and not deploy_log.exists()
+    assert DRY_RUN_RESULT in observations(v, free[1])
+
+
+# --- the endpoint fails --------------------------------------------------------------------------
+
+@variants([NATIVE_OTHER, NATIVE_FC, ROLEPLAY, ROLEPLAY_FC])
+def test_server_down(v, toolbox):
+    api_base = f"http://127.0.0.1:{closed_port()}/v1"
+    result = make_engine(v, api_base, toolbox).run(QUESTION)
+    assert result.stopped == "error" and result.tool_calls == [] and result.answer == ""
+    assert result.error == f"cannot reach the LLM endpoint {api_base} (connection refused: is the server running?)"
+
+
+@variants(ALL)
+@pytest.mark.parametrize("max_retries", [0, 1])
+def test_http_500_is_retried_max_retries_times(v, toolbox, max_retries):
+    with ScriptedServer([{"status": 500, "message": "model crashed"}] * 5, owned_by=v.server) as server:
+        result = make_engine(v, server.api_base, toolbox, max_retries=max_retries).run(QUESTION)
+        assert len(server.chat_requests()) == 1 + max_retries
+    assert (result.stopped, result.turns) == ("error", 1)
+    assert result.error == "the LLM endpoint answered HTTP 500: model crashed"
+
+
+@variants([NATIVE_LLAMACPP, NATIVE_FC, ROLEPLAY])
+def test_slow_server_times_out(v, toolbox):
+    with ScriptedServer([{"content": ANSWER, "delay": 2}], owned_by=v.server) as server:
+        server.httpd.handle_error = lambda *args: None  # its late reply finds the connection closed
+        result = make_engine(v, server.api_base, toolbox, timeout=1, events=Recorder(streams=True)).run(QUESTION)
+    assert result.stopped == "error" and result.timings.total_s < 1.9
+    assert result.error == f"no answer from {server.api_base} within 1 s (llm_config.timeout)"
+
+
+# --- garbage from the model ----------------------------------------------------------------------
+
+GARBAGE = {
+    "empty": "",
+    "noise": "ﾟ･✿ヾ╲(｡◕‿◕｡)╱✿･ﾟ }}]] {{ \x07 null",
+    "truncated-json": f'Action: RenewInstance\nAction Input: {{"instance_id": "{INSTANCE}", "period": ',
+    "array-args": "Action: RenewInstance\nAction Input: [1, 2, 3]",
+    "no-name": 'Action:\nAction Input: {"a": 1}',
+    "bad-tool-json": '```json\n{"name": 42, "arguments": ]\n```',
+    "tool-call-tag": '<tool_call>{"name": "RenewInstance", "arguments": "{oops"}</tool_call>',
+}
+
+
+@variants(ALL)
+@pytest.mark.parametrize("garbage", list(GARBAGE), ids=list(GARBAGE))
+def test_garbage_output_never_raises(v, toolbox, garbage):
+    result, free = run(v, [GARBAGE[garbage]] * 12, toolbox)  # enough for any number of requests
+    assert result.error is None, result.error
+    assert result.stopped in ("answer", "max_turns") and 1 <= result.turns <= 3
+    assert isinstance(result.answer, str)
+    assert all(r.error and r.result is None for r in result.tool_calls)  # nothing ran on garbage
+
+
+@variants([NATIVE_FC, ROLEPLAY_FC])
+def test_garbage_function_call_arguments(v, toolbox):
+    script = [{"tool_calls": [{"name": "RenewInstance", "arguments": '{"instance_id": "i-rj9'}]}, ANSWER]
+    result, free = run(v, script, toolbox)
+    assert (result.stopped, result.answer, result.error) == ("answer", ANSWER, None)
+    [record] = result.tool_calls
+    assert record.result is None and record.error.startswith("invalid arguments for RenewInstance: ")
+    assert f"Error: {record.error}" in observations(v, free[1])
+
+
+# --- streaming -----------------------------------------------------------------------------------
+
+@variants(ALL)
+def test_streaming_sends_text_deltas(v, toolbox):
+    events = Recorder(streams=True)
+    call, answer = v.call("RenewInstance", RENEW_ARGS), v.answer(ANSWER)
+    result, free = run(v, [call, answer], toolbox, events=events)
+    assert (result.stopped, result.answer) == ("answer", ANSWER)
+    assert all(r["stream"] is True for r in free)
+    if v.mode == "fc":
+        streamed = answer  # the call itself comes as tool_call deltas, not text
+    elif v.prefill:
+        streamed = call.split("Action Input:")[0] + answer  # the arguments are a separate, unstreamed request
+    else:
+        streamed = call + answer
+    assert "".join(events.deltas) == streamed
+    assert len(events.deltas) > 3  # several deltas, not one block at the end
