@@ -56,10 +56,16 @@ class ServerConfig(_Strict):
     startup_timeout: float = Field(120.0, gt=0)
 
 
+class TranscriptConfig(_Strict):
+    enabled: bool = True  # every exchange appended to a JSONL file (--no-transcript: off)
+    dir: str | None = None  # None: the user's data dir, e.g. ~/.local/share/localagent/transcripts
+
+
 class Config(_Strict):
     llm_config: LLMConfig
     agent: AgentConfig = AgentConfig()
     server: ServerConfig = ServerConfig()
+    transcript: TranscriptConfig = TranscriptConfig()
     tools: list[str] = []
     path: Path | None = Field(None, exclude=True)
 

@@ -85,6 +85,17 @@ def _first_json(text: str) -> tuple[Any, int] | None:
     return None
 
 
+def _all_json(text: str):
+    """Every JSON value in text that parses, in order (a fenced block may hold several calls)."""
+    pos = 0
+    while (span := json_span(text, pos)) is not None:
+        try:
+            yield loads_lenient(text[span[0]:span[1]])
+            pos = span[1]
+        except ValueError:
+            pos = span[0] + 1
+
+
 def _calls_from_json(value: Any) -> list[ParsedCall]:
     """{"name", "arguments"} objects (or a list of them), as in Qwen / Hermes tool calls."""
     items = value if isinstance(value, list) else [value]
@@ -139,9 +150,8 @@ def parse_reply(text: str) -> ParsedReply:
     for pattern in (_TOOL_CALL_TAG, _FENCE):
         calls = []
         for m in pattern.finditer(text):
-            found = _first_json(m.group(1))
-            if found is not None:
-                calls += _calls_from_json(found[0])
+            for value in _all_json(m.group(1)):
+                calls += _calls_from_json(value)
         if calls:
             start = pattern.search(text).start()
             return ParsedReply(calls=calls, thought=_clean_thought(text[:start]))
