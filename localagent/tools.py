@@ -267,15 +267,18 @@ def load_source(source: str) -> list[Tool]:
     try:
         if path.is_dir():
             return [t for f in sorted(path.glob("*.py")) if not f.name.startswith("_")
-                    for t in load_source(str(f))]
+                    for t in tools_in_module(_import_file(f))]
         if path.suffix in (".py", ".json") or "/" in source or os.sep in source:
             if not path.exists():
                 raise ToolLoadError(f"{source}: tool file not found")
         if path.suffix == ".json":
             return from_openai_json(path)
-        if path.suffix == ".py":
-            return tools_in_module(_import_file(path))
-        return tools_in_module(importlib.import_module(source))
+        module = _import_file(path) if path.suffix == ".py" else importlib.import_module(source)
+        tools = tools_in_module(module)
+        if not tools:
+            raise ToolLoadError(f"{source}: no tools found (a tool is a class with name, description, "
+                                f"parameters and call(), or a public function with a docstring)")
+        return tools
     except ToolLoadError:
         raise
     except ModuleNotFoundError as e:

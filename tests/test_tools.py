@@ -482,3 +482,11 @@ def test_llama_cpp_grammar_yields_schema_valid_arguments(project):
     jsonschema.validate(arguments, schema)
     assert set(arguments) == {"instance_id", "period"}
     assert tool.validate(arguments) == arguments
+
+
+def test_a_tool_file_without_tools_is_a_one_line_error(tmp_path):
+    empty = tmp_path / "helpers.py"
+    empty.write_text("X = 1\n\ndef _private():\n    return 1\n")
+    with pytest.raises(ToolLoadError, match="no tools found") as info:
+        load_source(str(empty))
+    assert "\n" not in str(info.value)
