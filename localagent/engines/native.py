@@ -127,7 +127,10 @@ class NativeEngine:
         if not text.strip():
             choice = self._continue(q, q.scratchpad + "Action: ",
                                     {"type": "string", "enum": [*self.toolbox.names(), "none"]})
-            name = str(loads_lenient(choice)) if choice.strip() else "none"
+            try:
+                name = str(loads_lenient(choice)) if choice.strip() else "none"
+            except ValueError:  # the server ignored the enum grammar: take the text as it is
+                name = choice.strip().strip("\"'")
             if name not in self.toolbox.tools:
                 return "Answer: " + self._continue(q, q.scratchpad + "Answer: ", stop=_OBSERVATION_STOPS).strip()
             text = f"Action: {name}\n"

@@ -44,7 +44,9 @@ class _State:
     max_turns: int
     context: list[str]  # what the user said and the tools returned: grounding looks here
     reply: str = ""  # the text of the latest LLM reply
-    pending: dict | None = field(default=None, repr=False)  # function calling: the call awaiting its result
+    pending: dict | None = field(default=None, repr=False)  # function calling: the calls awaiting their results
+    observations: list[str] = field(default_factory=list)  # one per call of the latest reply
+    called_in: int = 0  # the turn whose reply last called a tool
 
     def start_turn(self) -> None:
         if self.result.turns >= self.max_turns:
@@ -63,9 +65,11 @@ class _State:
             record = self.runner.run(name.strip(), arguments, "\n".join(self.context), parse_error=parse_error,
                                      on_start=self.events.on_tool_start)
         self.result.tool_calls.append(record)
+        self.called_in = self.result.turns
         self.events.on_tool_end(record)
         text = observation_text(record)
         self.context.append(text)
+        self.observations.append(text)
         return text
 
 
@@ -169,19 +173,23 @@ class _LLMFixes:
         yield self._message(text, list(calls.values()))
 
     def _message(self, text: str | None, calls: list[dict]) -> dict:
-        """The reply as RolePlay's _detect_tool reads it. RolePlay runs only the first call."""
-        calls = [{"id": c["id"] or "call_0", "type": "function",
-                  "function": {"name": c["name"], "arguments": c["arguments"] or "{}"}} for c in calls[:1]]
+        """The reply as RolePlay's _detect_tool reads it; _RolePlayFixes._call_tool runs every call."""
+        calls = [{"id": c["id"] or f"call_{i}", "type": "function",
+                  "function": {"name": c["name"], "arguments": c["arguments"] or "{}"}} for i, c in enumerate(calls)]
         self.state.pending = {"role": "assistant", "content": text or None, "tool_calls": calls} if calls else None
         return {"content": text or "", "tool_calls": calls}
 
     def _answer_pending_call(self, messages: list[dict]) -> None:
         # fix: RolePlay appends {'role': 'tool'} with neither the assistant message that made the
         # call nor a tool_call_id; servers with tool-call templates reject that.
+        # fix: RolePlay appends one tool message for all the calls of a reply: one per call instead.
         pending, self.state.pending = self.state.pending, None
         if pending and messages[-1]["role"] == "tool" and "tool_call_id" not in messages[-1]:
-            messages.insert(len(messages) - 1, pending)
-            messages[-1]["tool_call_id"] = pending["tool_calls"][0]["id"]
+            calls, texts = pending["tool_calls"], self.state.observations
+            if len(texts) != len(calls):
+                texts = [messages[-1]["content"]] * len(calls)
+            messages[-1:] = [pending, *({"role": "tool", "tool_call_id": c["id"], "content": t}
+                                        for c, t in zip(calls, texts))]
 
 
 class _ToolFixes:
@@ -214,9 +222,14 @@ class _RolePlayFixes:
     def _call_tool(self, tool_list: list, **kwargs: Any) -> str:
         # fix: the package catches BaseException (Ctrl-C at the approval prompt too) and prints a
         # traceback; an unknown or misspelt name now gets the runner's "unknown tool" observation.
-        name, arguments = tool_list[0]["name"], tool_list[0]["arguments"]
-        tool = self.function_map.get(name.strip())
-        return tool.call(arguments) if tool else self.state.call_tool(name, arguments)
+        # fix: it ran only tool_list[0]; the other calls of the reply vanished unreported.
+        self.state.observations = []
+        texts = []
+        for item in tool_list:
+            name, arguments = item["name"], item["arguments"]
+            tool = self.function_map.get(name.strip())
+            texts.append(tool.call(arguments) if tool else self.state.call_tool(name, arguments))
+        return "\n".join(texts)
 
 
 @functools.cache
@@ -288,8 +301,8 @@ class RolePlayEngine:
         try:
             for _ in agent.run(question, history=history):
                 pass  # the LLM streams the text deltas to events.on_text itself
-            if result.tool_calls and len(result.tool_calls) >= result.turns:
-                raise _TurnLimit  # RolePlay's own limit (10 turns) ended it without an answer
+            if result.tool_calls and state.called_in == result.turns:
+                raise _TurnLimit  # RolePlay's own limit (10 turns) ended it after a call, without an answer
             result.answer, result.stopped = _answer(state.reply), "answer"
         except _TurnLimit:
             last = result.tool_calls[-1] if result.tool_calls else None
