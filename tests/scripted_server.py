@@ -17,9 +17,10 @@ from typing import Any
 
 
 class ScriptedServer:
-    def __init__(self, script: list[Any] | None = None, owned_by: str = "llamacpp"):
+    def __init__(self, script: list[Any] | None = None, owned_by: str = "llamacpp", reject_grammar: bool = False):
         self.script = list(script or [])
         self.owned_by = owned_by
+        self.reject_grammar = reject_grammar  # like a llama.cpp built without llguidance
         self.requests: list[dict[str, Any]] = []
         self._last_text = ""
         self._lock = threading.Lock()
@@ -45,6 +46,8 @@ class ScriptedServer:
     def _next(self, body: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
             self.requests.append(body)
+            if self.reject_grammar and "grammar" in body:
+                return {"status": 400, "message": "Failed to parse grammar"}
             messages = body.get("messages", [])
             prefill = messages[-1]["content"] if messages and messages[-1]["role"] == "assistant" else ""
             if (prefill or "").rstrip().endswith("Action Input:") and "Action Input:" in self._last_text:

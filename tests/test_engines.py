@@ -235,6 +235,22 @@ def test_native_prefill_constrains_only_the_arguments(toolbox):
     assert scratchpad.endswith(f"Observation: {result.tool_calls[0].result}\n")
 
 
+def test_native_falls_back_to_free_arguments_when_the_server_rejects_the_grammar(toolbox):
+    """A llama.cpp built without llguidance answers HTTP 400 to the grammar: the engine goes on
+    unconstrained (free continuation of `Action Input:`) instead of failing the question."""
+    v = NATIVE_LLAMACPP
+    with ScriptedServer([v.call("RenewInstance", RENEW_ARGS), v.answer(ANSWER)], owned_by=v.server,
+                        reject_grammar=True) as server:
+        engine = make_engine(v, server.api_base, toolbox)
+        result = engine.run(QUESTION)
+    assert result.stopped == "answer" and result.answer == ANSWER
+    assert [c.name for c in result.tool_calls] == ["RenewInstance"] and result.tool_calls[0].error is None
+    rejected, free = server.chat_requests()[1:3]
+    assert "grammar" in rejected and "grammar" not in free
+    assert free["messages"][-1]["content"].endswith("Action Input: ")
+    assert engine.constraint is None  # later questions do not try again
+
+
 def test_native_prefill_empty_reply_asks_for_the_tool_choice(toolbox):
     """A small model that jumps straight to an imagined Observation writes nothing free: the engine
     asks for the tool name under an enum grammar, then for its arguments."""

@@ -18,7 +18,7 @@ from typing import Any
 
 from ..config import AgentConfig
 from ..constrain import KINDS, Constraint, arguments_schema
-from ..errors import AgentError
+from ..errors import AgentError, EndpointError
 from ..llm import LLMClient, Reply
 from ..parsing import ParsedCall, last_action_start, loads_lenient, parse_reply
 from ..prompts import observation_message, react_system_prompt
@@ -106,8 +106,15 @@ class NativeEngine:
         kwargs = (self.constraint or self.prefill).params(schema)
         if stop:
             kwargs["stop"] = stop
-        text = self._chat(q, [*q.messages, {"role": "assistant", "content": prefix}], stream=stream,
-                          **kwargs).content
+        try:
+            text = self._chat(q, [*q.messages, {"role": "assistant", "content": prefix}], stream=stream,
+                              **kwargs).content
+        except EndpointError as e:
+            if schema is None or "HTTP 400" not in str(e):
+                raise
+            # A server that rejects the grammar (llama.cpp built without llguidance): go on unconstrained.
+            self.constraint = None
+            return self._continue(q, prefix, stream=stream, stop=stop or _OBSERVATION_STOPS)
         return text[len(prefix):] if text.startswith(prefix) else text  # llama.cpp echoes the prefill
 
     # --- ReAct ----------------------------------------------------------------------------
@@ -158,7 +165,8 @@ class NativeEngine:
                 calls.append(ParsedCall(tc.name, loads_lenient(tc.arguments or "{}"), id=tc.id))
             except ValueError as e:
                 calls.append(ParsedCall(tc.name, tc.arguments, error=f"arguments are not JSON ({e})", id=tc.id))
-        q.messages.append({"role": "assistant", "content": reply.content or None, "tool_calls": [
+        # "" rather than None: some servers (api-for-open-llm) answer HTTP 500 to a null content.
+        q.messages.append({"role": "assistant", "content": reply.content or "", "tool_calls": [
             {"id": tc.id, "type": "function", "function": {"name": tc.name, "arguments": tc.arguments}}
             for tc in reply.tool_calls]})
         return calls, ""

@@ -176,7 +176,7 @@ class _LLMFixes:
         """The reply as RolePlay's _detect_tool reads it; _RolePlayFixes._call_tool runs every call."""
         calls = [{"id": c["id"] or f"call_{i}", "type": "function",
                   "function": {"name": c["name"], "arguments": c["arguments"] or "{}"}} for i, c in enumerate(calls)]
-        self.state.pending = {"role": "assistant", "content": text or None, "tool_calls": calls} if calls else None
+        self.state.pending = {"role": "assistant", "content": text or "", "tool_calls": calls} if calls else None
         return {"content": text or "", "tool_calls": calls}
 
     def _answer_pending_call(self, messages: list[dict]) -> None:
