@@ -1,10 +1,12 @@
-"""The command line: one question, an interactive REPL, or (see batch.py) a file of questions."""
+"""The command line: one question, an interactive chat (repl.py), a file of questions (batch.py)
+or a health check (doctor.py). This module only parses options and wires the parts together."""
 from __future__ import annotations
 
 import contextlib
 import json
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -14,6 +16,7 @@ from .errors import AgentError
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 EXIT_CODES = {"answer": 0, "error": 1, "max_turns": 3, "interrupted": 130}
+USAGE_ERRORS = ("ConfigError", "ToolLoadError", "TranscriptError", "BatchError")
 
 app = typer.Typer(add_completion=False, rich_markup_mode="rich", context_settings={
     "help_option_names": ["-h", "--help"]})
@@ -32,66 +35,196 @@ def fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+def warn(message: str) -> None:
+    from .render import stderr
+
+    stderr.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+
+
+@dataclass
+class Options:
+    prompt: Optional[str]
+    config: Path
+    tools: list[str]
+    engine: Optional[str]
+    json_out: bool
+    yes: bool
+    dry_run: bool
+    verbose: bool
+    debug: bool
+    transcript: Optional[Path]
+    no_transcript: bool
+    resume: Optional[Path]
+    batch: Optional[Path]
+    out: Optional[Path]
+    concurrency: int
+    doctor: bool
+
+
+FILES, BATCH = "Transcript", "Batch mode"
+
+
 @app.command()
 def main(
-    prompt: Optional[str] = typer.Argument(None, help="The question. Without it, an interactive chat starts."),
+    prompt: Optional[str] = typer.Argument(None, help="The question. Without it (and without --batch), an interactive chat starts."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML config (default: config/default.yaml)."),
     tools: list[str] = typer.Option([], "--tools", "-t", help="More tools: a .py file, a folder, a module or an OpenAI tools .json. Repeatable."),
     engine: Optional[str] = typer.Option(None, "--engine", "-e", help="native or roleplay (overrides agent.engine)."),
-    json_out: bool = typer.Option(False, "--json", help="Print one JSON object (answer, stopped, turns, tool_calls, usage, timings)."),
-    yes: bool = typer.Option(False, "--yes", "-y", help="Run side-effecting tools without asking."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object (answer, stopped, turns, tool_calls, usage, timings, error). Needs a prompt."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Run side-effecting tools without asking (in batch mode they are refused without it)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Record tool calls and answer them with a neutral 'ok'; run nothing."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show token usage and timings per answer."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+    transcript: Optional[Path] = typer.Option(None, "--transcript", metavar="FILE", rich_help_panel=FILES,
+                                              help="Append every exchange to FILE (JSONL; default: a new file in the user's data dir, e.g. ~/.local/share/localagent/transcripts/)."),
+    no_transcript: bool = typer.Option(False, "--no-transcript", rich_help_panel=FILES, help="Write no transcript."),
+    resume: Optional[Path] = typer.Option(None, "--resume", metavar="FILE", rich_help_panel=FILES,
+                                          help="Continue the conversation saved in FILE (a transcript or a /save file), appending to it."),
+    batch: Optional[Path] = typer.Option(None, "--batch", metavar="FILE", rich_help_panel=BATCH,
+                                         help='Answer every line of FILE: {"id": ..., "prompt": ...} or plain text (id = line number).'),
+    out: Optional[Path] = typer.Option(None, "--out", metavar="FILE", rich_help_panel=BATCH,
+                                       help="Batch results, one JSON line each, appended; ids already there are skipped (default: <batch file>.results.jsonl)."),
+    concurrency: int = typer.Option(4, "--concurrency", min=1, max=256, rich_help_panel=BATCH,
+                                    help="Batch questions answered at once."),
+    doctor: bool = typer.Option(False, "--doctor", help="Check the config, the endpoint, autostart and the tools; start nothing. Exit 0 when a model can answer."),
 ) -> None:
     """Let a local LLM answer with your tools, through an OpenAI-style endpoint.
 
     With nothing running at llm_config.api_base and server.autostart: true (the default config),
     the bundled Qwen2.5-Coder model is served by llama.cpp for the duration of the command.
+
+    Exit codes: 0 answered, 1 error, 2 bad config/options/input, 3 stopped at agent.max_turns, 130 interrupted.
     """
+    opts = Options(prompt, config or default_config(), tools, engine, json_out, yes, dry_run, verbose, debug,
+                   transcript, no_transcript, resume, batch, out, concurrency, doctor)
     try:
-        code = run(prompt, config or default_config(), tools, engine, json_out, yes, dry_run, verbose)
+        code = run(opts)
     except AgentError as e:
         if debug:
             raise
-        fail(str(e), 2 if e.__class__.__name__ in ("ConfigError", "ToolLoadError") else 1)
+        fail(str(e), 2 if type(e).__name__ in USAGE_ERRORS else 1)
     except KeyboardInterrupt:
         if debug:
             raise
         fail("interrupted", 130)
+    except typer.Exit:
+        raise
+    except Exception as e:  # noqa: BLE001 - a bug is one line too; --debug shows where
+        if debug:
+            raise
+        fail(f"unexpected {type(e).__name__}: {e} (--debug shows the traceback)", 1)
     raise typer.Exit(code)
 
 
-def run(prompt, config_path, extra_tools, engine, json_out, yes, dry_run, verbose) -> int:
-    from .agent import Conversation, create_engine, open_endpoint
+def run(opts: Options) -> int:
+    check_options(opts)
+    if opts.doctor:
+        from .doctor import doctor
+
+        return doctor(opts.config, list(opts.tools))
+    config, toolbox = prepare(opts)
+    if opts.batch:
+        return run_batch(opts, config, toolbox)
+    return run_chat(opts, config, toolbox)
+
+
+def check_options(opts: Options) -> None:
+    modes = [name for name, on in (("a prompt", opts.prompt is not None), ("--batch", opts.batch),
+                                   ("--doctor", opts.doctor)) if on]
+    if len(modes) > 1:
+        fail(f"give only one of {' and '.join(modes)}")
+    if opts.out and not opts.batch:
+        fail("--out goes with --batch")
+    if opts.json_out and opts.prompt is None:
+        fail("--json needs a prompt (for many prompts: --batch)")
+    if opts.no_transcript and opts.transcript:
+        fail("--transcript and --no-transcript contradict each other")
+    if opts.batch and (opts.transcript or opts.resume):
+        fail("--transcript and --resume are for chats; batch results go to --out")
+    if opts.engine and opts.engine not in ("native", "roleplay"):
+        fail(f"--engine: expected native or roleplay, got {opts.engine!r}")
+
+
+def prepare(opts: Options):
     from .config import load_config
-    from .render import TerminalEvents, print_result
     from .tools import Toolbox
 
-    config = load_config(config_path)
-    if engine:
-        if engine not in ("native", "roleplay"):
-            fail(f"--engine: expected native or roleplay, got {engine!r}")
-        config.agent.engine = engine
-    toolbox = Toolbox.load([config.resolve(t) for t in config.tools] + list(extra_tools))
-    events = TerminalEvents(verbose=verbose) if not json_out else None
+    config = load_config(opts.config)
+    if opts.engine:
+        config.agent.engine = opts.engine
+    toolbox = Toolbox.load([config.resolve(t) for t in config.tools] + list(opts.tools))
+    return config, toolbox
+
+
+def open_transcript(opts: Options, config):
+    """Where this chat's exchanges go: --transcript, else the --resume file, else a new file."""
+    from .transcript import Transcript, default_path
+
+    if opts.no_transcript:
+        path = None
+    elif opts.transcript or opts.resume:
+        path = opts.transcript or opts.resume
+    else:
+        path = default_path(config.transcript.dir) if config.transcript.enabled else None
+    return Transcript(path, on_warning=warn)
+
+
+def run_chat(opts: Options, config, toolbox) -> int:
+    """One question (a prompt) or the REPL (none)."""
+    from .agent import Conversation, create_engine, open_endpoint
+    from .render import TerminalEvents, print_result
+    from .transcript import load_history
+
+    history = load_history(opts.resume) if opts.resume else []
+    transcript = open_transcript(opts, config)
+    events = TerminalEvents(verbose=opts.verbose) if not opts.json_out else None
     with contextlib.ExitStack() as stack:
         with status_line(enabled=events is not None) as on_status:
             api_base = stack.enter_context(open_endpoint(config, on_status))
-            agent = create_engine(config, api_base, toolbox, approve=approver(yes, events),
-                                  dry_run=dry_run, events=events)
-        if prompt is None:
+            agent = create_engine(config, api_base, toolbox, approve=approver(opts.yes, events),
+                                  dry_run=opts.dry_run, events=events)
+        conversation = Conversation(agent, history)
+        if opts.prompt is None:
             from .repl import repl
 
-            return repl(Conversation(agent), config, toolbox, events, verbose)
-        result = agent.run(prompt)
-        if events:
-            events.stop_live()
-        if json_out:
+            return repl(conversation, config, toolbox, events, transcript, opts.verbose, opts.debug)
+        try:
+            result = conversation.ask(opts.prompt)
+        finally:
+            if events:
+                events.stop_live()
+        transcript.add(opts.prompt, result)
+        if opts.json_out:
             print(json.dumps(result.to_json(), ensure_ascii=False))
         else:
-            print_result(result, verbose)
+            print_result(result, opts.verbose)
         return EXIT_CODES[result.stopped]
+
+
+def run_batch(opts: Options, config, toolbox) -> int:
+    from .agent import create_engine, open_endpoint
+    from .batch import BatchError, read_prompts
+    from .batch import run_batch as answer_all
+    from .render import stderr
+
+    items = read_prompts(opts.batch)
+    out = opts.out or opts.batch.with_name(opts.batch.name.removesuffix(".jsonl") + ".results.jsonl")
+    if out.exists() and out.resolve() == opts.batch.resolve():
+        raise BatchError(f"--out {out} is the batch file itself")
+    refuse = approver(opts.yes, None)  # no prompting in batch mode
+    with contextlib.ExitStack() as stack:
+        with status_line(enabled=True) as on_status:
+            api_base = stack.enter_context(open_endpoint(config, on_status))
+        summary = answer_all(items, out, lambda: create_engine(config, api_base, toolbox, approve=refuse,
+                                                               dry_run=opts.dry_run),
+                             opts.concurrency, console=stderr)
+    style = "yellow" if summary.interrupted else "red" if summary.errors else "green"
+    stderr.print(f"[{style}]batch:[/] {summary.line(out)}", highlight=False, soft_wrap=True)
+    if summary.interrupted:
+        sys.stdout.flush()
+        stderr.file.flush()
+        os._exit(130)  # abandoned workers may still wait on the model; every written line is fsynced
+    return 1 if summary.errors else 0
 
 
 @contextlib.contextmanager

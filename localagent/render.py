@@ -7,11 +7,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from rich import box
 from rich.console import Console, Group
 from rich.live import Live
 from rich.markdown import Markdown
 from rich.panel import Panel
 from rich.spinner import Spinner
+from rich.syntax import Syntax
+from rich.table import Table
 from rich.text import Text
 
 from .engines.base import Events, RunResult, ToolCallRecord
@@ -112,3 +115,40 @@ def print_stats(result: RunResult) -> None:
     t, u = result.timings, result.usage
     stderr.print(f"[dim]{result.turns} turn(s) · {u.prompt_tokens} prompt + {u.completion_tokens} completion "
                  f"tokens · {t.total_s:.2f} s total ({t.llm_s:.2f} s model, {t.tools_s:.2f} s tools)[/]")
+
+
+def tool_kind(tool: Tool) -> str:
+    """How the tool was written: a modelscope-agent style class, a typed function, or a JSON schema."""
+    if tool.run is None:
+        return "schema only"
+    qualname = getattr(tool.run, "__qualname__", "")
+    return "class" if qualname.startswith("from_class") else "function" if qualname.startswith(
+        "from_function") else "python"
+
+
+def tools_table(tools: list[Tool], title: str | None = None) -> Table:
+    """Name, how it is written, whether it changes real resources, and its parameters (* required)."""
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False)
+    table.add_column("tool", style="bold", no_wrap=True)
+    table.add_column("source")
+    table.add_column("side effect")
+    table.add_column("parameters (* required)")
+    for tool in tools:
+        props = tool.parameters.get("properties", {})
+        required = set(tool.parameters.get("required", []))
+        params = ", ".join(f"{name}{'*' if name in required else ''}: {schema.get('type', 'any')}"
+                           for name, schema in props.items())
+        table.add_row(tool.name, tool_kind(tool), "[yellow]yes[/]" if tool.side_effect else "no",
+                      params or "[dim]none[/]")
+    return table
+
+
+def config_view(config: Any) -> Syntax:
+    """The config in use as YAML, the api key masked."""
+    import yaml
+
+    data = config.model_dump(mode="json")
+    data.get("llm_config", {})["api_key"] = "********"
+    header = f"# {config.path}\n" if getattr(config, "path", None) else ""
+    return Syntax(header + yaml.safe_dump(data, allow_unicode=True, sort_keys=False), "yaml",
+                  theme="ansi_dark", background_color="default")
