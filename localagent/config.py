@@ -14,7 +14,8 @@ from .errors import ConfigError
 DEFAULT_INSTRUCTION = (
     "You are a helpful assistant that can use tools. Call a tool only when the user's request "
     "needs it and every required value is given by the user; if a required value is missing, "
-    "ask the user for it instead of guessing. Answer in the user's language."
+    "ask the user for it instead of guessing. Only a tool can do things: never say something was "
+    "done unless a tool's result says so. Answer in the user's language."
 )
 
 

@@ -1,0 +1,103 @@
+"""Tool-call accuracy: each case once per mode, dry-run, first turn only, scored BFCL-style.
+
+Counting rule for the grounding check (agent.grounding): a call refused with an error starting
+"not executed:" was never run and the user is asked for the value instead, so it is dropped from
+the case's calls. For a case that expects no call (missing_info, no_tool) that is a right
+no-call; for a case that needs a call it is a failure (it lands in no_call_when_needed). Refused
+calls are also counted on their own (refused_need_call, refused_no_call).
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from localagent.agent import create_engine
+from localagent.config import Config
+from localagent.tools import Toolbox, from_openai_json
+
+from .modes import configure
+from .recorder import Log, recording
+from .scoring import score
+from .suites import EXTRA_TOOLS
+
+REFUSED = "not executed:"
+# what the engines write into ToolCallRecord.error when the model's call could not be parsed
+PARSE_ERRORS = ("no Action Input after the Action line", "Action Input is not a JSON object",
+                "arguments are not JSON", "arguments are not valid JSON")
+
+
+def case_toolbox(case: dict, extra: Toolbox) -> Toolbox:
+    """The case's tools: BFCL's inline schemas, or ours by name from extra_tools.json."""
+    if "tool_schemas" not in case:
+        return extra.only(case["tools"])
+    with tempfile.TemporaryDirectory() as tmp:  # from_openai_json reads a file: the public way in
+        path = Path(tmp) / "tools.json"
+        path.write_text(json.dumps(case["tool_schemas"]), encoding="utf-8")
+        return Toolbox(from_openai_json(path))
+
+
+def record_of(case: dict, result: Any, log: Log, wall_s: float) -> dict[str, Any]:
+    """One scored record: the calls that would run, and what else happened."""
+    executed = [c for c in result.tool_calls if not (c.error or "").startswith(REFUSED)]
+    refused = [c for c in result.tool_calls if (c.error or "").startswith(REFUSED)]
+    parse_failed = any(any(p in (c.error or "") for p in PARSE_ERRORS) for c in result.tool_calls)
+    return {
+        "case": {k: case[k] for k in ("id", "lang", "category", "question", "expected")},
+        "calls": [{"name": c.name, "arguments": c.arguments, "error": c.error} for c in executed],
+        "refused": [{"name": c.name, "arguments": c.arguments, "error": c.error} for c in refused],
+        "parsable": result.stopped != "error" and not parse_failed,
+        "error": result.error,
+        "stopped": result.stopped,
+        "answer": (result.answer or "")[:300],
+        "wall_s": round(wall_s, 3),
+        "server_s": None if log.server_s() is None else round(log.server_s(), 3),
+        "requests": len(log.requests),
+        "prompt_tokens": result.usage.prompt_tokens,
+        "completion_tokens": result.usage.completion_tokens,
+    }
+
+
+def run_case(config: Config, api_base: str, case: dict, extra: Toolbox) -> dict[str, Any]:
+    toolbox = case_toolbox(case, extra)
+    history = [m for m in case.get("messages", [])[:-1] if m.get("role") in ("user", "assistant")]
+    engine = create_engine(config, api_base, toolbox, dry_run=True)
+    log = Log()
+    with recording(log):
+        started = time.perf_counter()
+        result = engine.run(case["question"], history=history)
+        wall = time.perf_counter() - started
+    return record_of(case, result, log, wall)
+
+
+def summarize(records: list[dict]) -> dict[str, Any]:
+    """scoring.score plus the refusal counts and the time spent."""
+    out = score(records)
+    need = [r for r in records if r["case"]["expected"]]
+    no = [r for r in records if not r["case"]["expected"]]
+    out["refused_need_call"] = sum(bool(r["refused"]) and not r["calls"] for r in need)
+    out["refused_no_call"] = sum(bool(r["refused"]) and not r["calls"] for r in no)
+    out["wall_s"] = round(sum(r["wall_s"] for r in records), 2)
+    servers = [r["server_s"] for r in records if r["server_s"] is not None]
+    out["server_s"] = round(sum(servers), 2) if servers else None
+    return out
+
+
+def run_accuracy(config: Config, api_base: str, suites: dict[str, list[dict]], modes: list[str],
+                 on_case: Callable[[str, str, dict], None] = lambda suite, mode, rec: None) -> dict[str, Any]:
+    """{suite: {mode: {"score": ..., "records": [...]}}}. Modes alternate per case, so a slow
+    patch of the machine hits all of them alike."""
+    extra = Toolbox(from_openai_json(EXTRA_TOOLS))
+    configs = {m: configure(config, m, max_turns=1) for m in modes}
+    out: dict[str, Any] = {}
+    for suite, cases in suites.items():
+        records: dict[str, list[dict]] = {m: [] for m in modes}
+        for case in cases:
+            for mode in modes:
+                rec = run_case(configs[mode], api_base, case, extra)
+                records[mode].append(rec)
+                on_case(suite, mode, rec)
+        out[suite] = {m: {"score": summarize(recs), "records": recs} for m, recs in records.items()}
+    return out

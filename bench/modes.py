@@ -1,0 +1,35 @@
+"""The engine x mode combinations the bench compares, as changes to a loaded Config."""
+from __future__ import annotations
+
+from localagent.config import Config
+
+# mode -> (agent.engine, agent.constrained or None to keep the config's, llm_config.is_function_call)
+MODES: dict[str, tuple[str, str | None, bool]] = {
+    "native": ("native", "auto", False),                  # ReAct, arguments under the tool's JSON schema
+    "native-unconstrained": ("native", "off", False),     # ReAct, free text
+    "roleplay": ("roleplay", None, False),                # modelscope-agent's RolePlay
+    "native-fc": ("native", None, True),                  # OpenAI function calling (server's tool template)
+}
+DEFAULT_MODES = ["native", "native-unconstrained", "roleplay"]
+
+
+def parse_modes(values: list[str] | None) -> list[str]:
+    """--engine a,b --engine c -> [a, b, c]; unknown names raise ValueError."""
+    modes = [m.strip() for v in values or [] for m in v.split(",") if m.strip()] or list(DEFAULT_MODES)
+    unknown = [m for m in modes if m not in MODES]
+    if unknown:
+        raise ValueError(f"unknown --engine {', '.join(unknown)}; choose from {', '.join(MODES)}")
+    return list(dict.fromkeys(modes))
+
+
+def configure(config: Config, mode: str, max_turns: int | None = None) -> Config:
+    """A copy of `config` set up for `mode` (and `max_turns`, if given)."""
+    engine, constrained, fc = MODES[mode]
+    cfg = config.model_copy(deep=True)
+    cfg.agent.engine = engine
+    if constrained is not None:
+        cfg.agent.constrained = constrained
+    cfg.llm_config.is_function_call = fc
+    if max_turns is not None:
+        cfg.agent.max_turns = max_turns
+    return cfg

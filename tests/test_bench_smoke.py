@@ -1,0 +1,95 @@
+"""The bench harness end to end against a scripted server (not the model), so it cannot rot."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+import scripted_server
+from scripted_server import ScriptedServer
+
+from bench.__main__ import main
+from bench.plot import plot
+from bench.speed import run_speed
+from bench.startup import cli_startup
+from localagent.config import load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+CASES = ["zh-renew-01", "zh-reboot-04", "zh-chat-01"]
+SCRIPT = [
+    # zh-renew-01: the right call (constrained: the arguments come from a second, prefilled request)
+    'Action: RenewInstance\nAction Input: {"instance_id": "i-rj90a7e840y5cde", "period": "22"}',
+    # zh-reboot-04 (missing_info): an invented id, which grounding refuses: counted as asking
+    'Action: RebootInstance\nAction Input: {"instance_id": "i-abc123"}',
+    # zh-chat-01 (no_tool): a plain answer
+    "Answer: 你好！有什么可以帮你？",
+]
+
+
+@pytest.fixture
+def llama_like(monkeypatch):
+    """The scripted server's replies carry llama.cpp's timings and cached-token count."""
+    plain = scripted_server._completion
+
+    def with_timings(item):
+        reply = plain(item)
+        reply["usage"]["prompt_tokens_details"] = {"cached_tokens": 8}
+        reply["timings"] = {"cache_n": 8, "prompt_n": 2, "prompt_ms": 1.0, "predicted_n": 3, "predicted_ms": 2.0,
+                            "prompt_per_second": 2000.0, "predicted_per_second": 1500.0}
+        return reply
+
+    monkeypatch.setattr(scripted_server, "_completion", with_timings)
+
+
+def config_for(tmp_path: Path, api_base: str) -> Path:
+    data = yaml.safe_load((ROOT / "config" / "default.yaml").read_text(encoding="utf-8"))
+    data["llm_config"]["api_base"] = api_base
+    data["server"]["autostart"] = False
+    data["tools"] = [str(ROOT / "tools")]
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def test_accuracy_three_cases_scored_saved_and_plotted(tmp_path, llama_like):
+    with ScriptedServer(SCRIPT) as server:
+        code = main(["accuracy", "-c", str(config_for(tmp_path, server.api_base)), "--suite", "ours",
+                     "--case", ",".join(CASES), "--engine", "native", "--out-dir", str(tmp_path), "-q"])
+    assert code == 0
+    [path] = tmp_path.glob("*-accuracy-full.json")
+    results = json.loads(path.read_text(encoding="utf-8"))
+    ours = results["accuracy"]["ours"]["native"]
+    score, records = ours["score"], {r["case"]["id"]: r for r in ours["records"]}
+    assert score["n"] == 3 and score["correct_call_rate"] == 1.0 and score["right_no_call_rate"] == 1.0
+    assert score["parsable_rate"] == 1.0 and score["refused_no_call"] == 1
+    assert records["zh-renew-01"]["calls"][0]["arguments"] == {"instance_id": "i-rj90a7e840y5cde", "period": "22"}
+    assert records["zh-reboot-04"]["calls"] == [] and records["zh-reboot-04"]["refused"]
+    assert records["zh-renew-01"]["server_s"] == pytest.approx(0.006)  # 2 requests x 3 ms
+    assert [p.name for p in plot(path, tmp_path)] == ["accuracy.png"]
+
+
+def test_speed_records_time_split_and_prompt_economy(tmp_path, llama_like):
+    ecs = 'Action: RenewInstance\nAction Input: {"instance_id": "i-rj90a7e840y5cde", "period": "22"}'
+    # the agent's run: call (2 requests) and answer; then the replay of the 1st and 3rd requests
+    with ScriptedServer([ecs, "Answer: 已续费22个月。", ecs, "Answer: 已续费22个月。"]) as server:
+        config = load_config(config_for(tmp_path, server.api_base))
+        speed = run_speed(config, server.api_base, ["native"], repeat=1, do_raw=False)
+    run = speed["runs"]["native"][0]
+    assert run["correct"] and run["stopped"] == "answer" and len(run["requests"]) == 3
+    assert run["model_s"] == pytest.approx(0.009) and run["replay"]["server_s"] == pytest.approx(0.009)
+    native = speed["modes"]["native"]
+    assert native["per_request"][0]["cached_tokens"] == 8 and native["per_request"][0]["saved_ms"] is not None
+    assert speed["throughput"]["in_agent"]["prompt_per_second"] == pytest.approx(2000.0)
+    results = tmp_path / "speed.json"
+    results.write_text(json.dumps({"speed": speed}), encoding="utf-8")
+    assert [p.name for p in plot(results, tmp_path)] == ["time_split.png"]
+
+
+def test_cli_startup_against_the_stub(tmp_path):
+    config = load_config(config_for(tmp_path, "http://127.0.0.1:9/v1"))
+    out = cli_startup(config, ["native"], repeat=1)
+    native = out["modes"]["native"]
+    assert native["failures"] == 0, out["runs"]
+    assert 0 < native["first_request_s"] <= native["first_chat_s"] <= native["exit_s"]
