@@ -14,11 +14,10 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from localagent.agent import create_engine
 from localagent.config import Config
 from localagent.tools import Toolbox, from_openai_json
 
-from .modes import configure
+from .modes import configure, make_engine
 from .recorder import Log, recording
 from .scoring import score
 from .suites import EXTRA_TOOLS
@@ -60,10 +59,10 @@ def record_of(case: dict, result: Any, log: Log, wall_s: float) -> dict[str, Any
     }
 
 
-def run_case(config: Config, api_base: str, case: dict, extra: Toolbox) -> dict[str, Any]:
+def run_case(config: Config, api_base: str, case: dict, extra: Toolbox, mode: str = "native") -> dict[str, Any]:
     toolbox = case_toolbox(case, extra)
     history = [m for m in case.get("messages", [])[:-1] if m.get("role") in ("user", "assistant")]
-    engine = create_engine(config, api_base, toolbox, dry_run=True)
+    engine = make_engine(mode, config, api_base, toolbox, dry_run=True)
     log = Log()
     with recording(log):
         started = time.perf_counter()
@@ -96,7 +95,7 @@ def run_accuracy(config: Config, api_base: str, suites: dict[str, list[dict]], m
         records: dict[str, list[dict]] = {m: [] for m in modes}
         for case in cases:
             for mode in modes:
-                rec = run_case(configs[mode], api_base, case, extra)
+                rec = run_case(configs[mode], api_base, case, extra, mode)
                 records[mode].append(rec)
                 on_case(suite, mode, rec)
         out[suite] = {m: {"score": summarize(recs), "records": recs} for m, recs in records.items()}

@@ -1,7 +1,12 @@
 """The engine x mode combinations the bench compares, as changes to a loaded Config."""
 from __future__ import annotations
 
+from localagent.agent import create_engine
 from localagent.config import Config
+from localagent.llm import LLMClient
+from localagent.tools import Toolbox
+
+from .alternatives import ALTERNATIVES
 
 # mode -> (agent.engine, agent.constrained or None to keep the config's, llm_config.is_function_call)
 MODES: dict[str, tuple[str, str | None, bool]] = {
@@ -9,8 +14,18 @@ MODES: dict[str, tuple[str, str | None, bool]] = {
     "native-unconstrained": ("native", "off", False),     # ReAct, free text
     "roleplay": ("roleplay", None, False),                # modelscope-agent's RolePlay
     "native-fc": ("native", None, True),                  # OpenAI function calling (server's tool template)
+    "native-whole-grammar": ("native", "on", False),      # one grammar over the whole reply (call or answer)
+    "native-forced": ("native", "on", False),             # the reply must be a call (like tool_choice=required)
 }
 DEFAULT_MODES = ["native", "native-unconstrained", "roleplay"]
+
+
+def make_engine(mode: str, config: Config, api_base: str, toolbox: Toolbox, **kwargs):
+    """The engine for a mode: create_engine's, or one of the alternatives measured against it."""
+    if mode not in ALTERNATIVES:
+        return create_engine(config, api_base, toolbox, **kwargs)
+    llm = LLMClient(config.llm_config, api_base)
+    return ALTERNATIVES[mode](llm, toolbox, config.agent, server=llm.probe().kind, **kwargs)
 
 
 def parse_modes(values: list[str] | None) -> list[str]:

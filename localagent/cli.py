@@ -90,8 +90,7 @@ def main(
 ) -> None:
     """Let a local LLM answer with your tools, through an OpenAI-style endpoint.
 
-    With nothing running at llm_config.api_base and server.autostart: true (the default config),
-    the bundled Qwen2.5-Coder model is served by llama.cpp for the duration of the command.
+    With nothing running at llm_config.api_base and server.autostart: true (the default config), the bundled Qwen2.5-Coder model is served by llama.cpp for the duration of the command.
 
     Exit codes: 0 answered, 1 error, 2 bad config/options/input, 3 stopped at agent.max_turns, 130 interrupted.
     """
