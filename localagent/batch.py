@@ -24,6 +24,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColum
 
 from .engines.base import RunResult
 from .errors import AgentError
+from .transcript import read_lines
 
 
 class BatchError(AgentError):
@@ -47,12 +48,7 @@ def id_key(value: Any) -> str:
 
 def read_prompts(path: str | os.PathLike) -> list[Item]:
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-    except FileNotFoundError:
-        raise BatchError(f"{path}: no such batch file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise BatchError(f"{path}: cannot read ({getattr(e, 'strerror', None) or e})") from None
+    lines = read_lines(path, BatchError, "batch file")
     items: list[Item] = []
     seen: dict[str, int] = {}
     for number, line in enumerate(lines, 1):

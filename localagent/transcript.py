@@ -93,16 +93,21 @@ class Transcript:
             self.path = None
 
 
+def read_lines(path: Path, error: type[Exception], what: str) -> list[str]:
+    """The lines of a JSONL file, or `error` with a one-line message (a BOM is tolerated)."""
+    try:
+        return path.read_text(encoding="utf-8-sig").splitlines()
+    except FileNotFoundError:
+        raise error(f"{path}: no such {what}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise error(f"{path}: cannot read ({getattr(e, 'strerror', None) or e})") from None
+
+
 def load_history(path: str | os.PathLike) -> list[dict[str, str]]:
     """The user/assistant messages of a transcript, a /save file or batch results (answered
     exchanges only; a reset line starts over). Unreadable lines (a crash mid-write) are skipped."""
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise TranscriptError(f"{path}: no such transcript") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise TranscriptError(f"{path}: cannot read ({getattr(e, 'strerror', None) or e})") from None
+    lines = read_lines(path, TranscriptError, "transcript")
     history: list[dict[str, str]] = []
     parsed = 0
     for line in lines:
