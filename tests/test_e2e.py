@@ -38,7 +38,7 @@ def write_config(tmp_path: Path, **server) -> tuple[Path, int]:
 
 
 def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "agent_demo.py"), *args], capture_output=True,
+    return subprocess.run([sys.executable, str(ROOT / "agent_demo.py"), "--no-transcript", *args], capture_output=True,
                           text=True, timeout=timeout, cwd=ROOT, stdin=subprocess.DEVNULL)
 
 
