@@ -1,7 +1,8 @@
 """A real OpenAI-compatible HTTP server on 127.0.0.1 that replies from a script.
 
 Each script item is what "the model" writes for one turn: a string, or a dict with
-`content`, `tool_calls`, `status` (an HTTP error), `delay` (seconds before answering).
+`content`, `tool_calls`, `status` (an HTTP error), `delay` (seconds before answering), and
+`constrained` (the arguments written when the engine continues `Action Input:` under a schema).
 Like llama.cpp it applies `stop` strings, and when the last message is an assistant prefill
 it continues the previous item's text from `Action Input:` (the constrained-arguments request).
 Every request body is recorded in `requests`.
@@ -23,6 +24,7 @@ class ScriptedServer:
         self.reject_grammar = reject_grammar  # like a llama.cpp built without llguidance
         self.requests: list[dict[str, Any]] = []
         self._last_text = ""
+        self._constrained: str | None = None
         self._lock = threading.Lock()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.httpd.daemon_threads = True
@@ -51,13 +53,14 @@ class ScriptedServer:
             messages = body.get("messages", [])
             prefill = messages[-1]["content"] if messages and messages[-1]["role"] == "assistant" else ""
             if (prefill or "").rstrip().endswith("Action Input:") and "Action Input:" in self._last_text:
-                rest = self._last_text.split("Action Input:", 1)[-1].strip()
+                rest = self._constrained or self._last_text.split("Action Input:", 1)[-1].strip()
                 return {"content": _apply_stop(rest, body.get("stop"))}
             if not self.script:
                 return {"status": 500, "message": "script exhausted: the engine made an unexpected request"}
             item = self.script.pop(0)
             item = {"content": item} if isinstance(item, str) else dict(item)
             self._last_text = item.get("content") or ""
+            self._constrained = item.pop("constrained", None)  # what a continued `Action Input:` gets
             item["content"] = _apply_stop(item.get("content") or "", body.get("stop"))
             return item
 

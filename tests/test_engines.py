@@ -216,31 +216,47 @@ def test_tool_call_then_answer(v, toolbox):
         assert "RenewInstance" in free[0]["messages"][0]["content"] and "tools" not in free[0]
 
 
-def test_native_prefill_constrains_only_the_arguments(toolbox):
-    """llama.cpp: free text up to `Action Input:`, then the arguments under the tool's JSON schema,
-    continuing the same assistant message; the next turn continues the scratchpad."""
+def test_native_keeps_free_arguments_that_fit_the_schema(toolbox):
+    """llama.cpp: a call whose free arguments are valid is run as written (no grammar request);
+    the next turn continues the same assistant message (the scratchpad)."""
     v = NATIVE_LLAMACPP
     with ScriptedServer([v.call("RenewInstance", RENEW_ARGS), v.answer(ANSWER)], owned_by=v.server) as server:
         result = make_engine(v, server.api_base, toolbox).run(QUESTION)
     assert result.stopped == "answer" and result.answer == ANSWER
-    first, constrained, second = server.chat_requests()
-    assert "Action Input:" in first["stop"] and "grammar" not in first
-    assert constrained["messages"][-1] == {"role": "assistant",
-                                           "content": "Thought: I need RenewInstance\nAction: RenewInstance\nAction Input: "}
-    schema = json.loads(constrained["grammar"].split("%json ", 1)[1])
-    assert schema["required"] == ["instance_id", "period"] and schema["additionalProperties"] is False
+    first, second = server.chat_requests()
+    assert "grammar" not in first and "grammar" not in second
     scratchpad = second["messages"][-1]["content"]
     assert second["messages"][:-1] == first["messages"]  # the prompt only grows at its end
     assert scratchpad.startswith("Thought: I need RenewInstance\nAction: RenewInstance\nAction Input: {")
     assert scratchpad.endswith(f"Observation: {result.tool_calls[0].result}\n")
 
 
+def test_native_rewrites_invalid_arguments_under_the_schema(toolbox):
+    """Free arguments that do not fit (here: `period` missing) are written again under the tool's
+    JSON schema, continuing the same assistant message from `Action Input:`."""
+    v = NATIVE_LLAMACPP
+    broken = {"content": v.call("RenewInstance", {"instance_id": "i-rj90a7e840y5cde"}),
+              "constrained": json.dumps(RENEW_ARGS)}
+    with ScriptedServer([broken, v.answer(ANSWER)], owned_by=v.server) as server:
+        result = make_engine(v, server.api_base, toolbox).run(QUESTION)
+    assert result.stopped == "answer" and result.answer == ANSWER
+    assert result.tool_calls[0].arguments == {"instance_id": "i-rj90a7e840y5cde", "period": "22"}
+    first, constrained, second = server.chat_requests()
+    assert constrained["messages"][-1] == {"role": "assistant",
+                                           "content": "Thought: I need RenewInstance\nAction: RenewInstance\nAction Input: "}
+    schema = json.loads(constrained["grammar"].split("%json ", 1)[1])
+    assert schema["required"] == ["instance_id", "period"] and schema["additionalProperties"] is False
+    assert second["messages"][-1]["content"].startswith(
+        "Thought: I need RenewInstance\nAction: RenewInstance\nAction Input: " + json.dumps(RENEW_ARGS))
+
+
 def test_native_falls_back_to_free_arguments_when_the_server_rejects_the_grammar(toolbox):
     """A llama.cpp built without llguidance answers HTTP 400 to the grammar: the engine goes on
     unconstrained (free continuation of `Action Input:`) instead of failing the question."""
     v = NATIVE_LLAMACPP
-    with ScriptedServer([v.call("RenewInstance", RENEW_ARGS), v.answer(ANSWER)], owned_by=v.server,
-                        reject_grammar=True) as server:
+    broken = {"content": v.call("RenewInstance", "{instance_id: i-rj90a7e840y5cde"),
+              "constrained": json.dumps(RENEW_ARGS)}
+    with ScriptedServer([broken, v.answer(ANSWER)], owned_by=v.server, reject_grammar=True) as server:
         engine = make_engine(v, server.api_base, toolbox)
         result = engine.run(QUESTION)
     assert result.stopped == "answer" and result.answer == ANSWER
@@ -562,9 +578,7 @@ def test_streaming_sends_text_deltas(v, toolbox):
     assert all(r["stream"] is True for r in free)
     if v.mode == "fc":
         streamed = answer  # the call itself comes as tool_call deltas, not text
-    elif v.prefill:
-        streamed = call.split("Action Input:")[0] + answer  # the arguments are a separate, unstreamed request
-    else:
+    else:  # valid free arguments are streamed with the call (only invalid ones are rewritten)
         streamed = call + answer
     assert "".join(events.deltas) == streamed
     assert len(events.deltas) > 3  # several deltas, not one block at the end

@@ -22,7 +22,7 @@ from ..errors import AgentError, EndpointError
 from ..llm import LLMClient, Reply
 from ..parsing import ParsedCall, last_action_start, loads_lenient, parse_reply
 from ..prompts import observation_message, react_system_prompt
-from ..tools import Toolbox
+from ..tools import Tool, ToolArgumentError, Toolbox
 from .base import Events, RunResult, Stopwatch, ToolCallRecord, max_turns_answer
 from .execution import Approver, CallRunner, approve_all, observation_text
 
@@ -120,8 +120,7 @@ class NativeEngine:
     # --- ReAct ----------------------------------------------------------------------------
 
     def _react_turn(self, q: _Question) -> tuple[list[ParsedCall], str]:
-        stops = _OBSERVATION_STOPS + ([_ACTION_INPUT] if self.constraint else [])
-        text = self._continue(q, q.scratchpad, stream=True, stop=stops)
+        text = self._continue(q, q.scratchpad, stream=True, stop=_OBSERVATION_STOPS)
         if self.constraint:
             text = self._complete_constrained(q, text)
         parsed = parse_reply(text)
@@ -129,8 +128,11 @@ class NativeEngine:
         return parsed.calls, parsed.answer
 
     def _complete_constrained(self, q: _Question, text: str) -> str:
-        """Finish a free reply under constraints: the arguments of the tool it named, or, when it
-        wrote nothing (small models jump straight to an imagined Observation), its choice of tool."""
+        """Make a free reply's call valid: arguments that are missing, broken or do not fit the
+        named tool's schema are written again under that schema; a reply with nothing in it (small
+        models jump straight to an imagined Observation) gets its choice of tool asked for.
+        Free arguments that already fit are kept: under a grammar the bundled 1.5B model fills
+        optional keys it would rightly leave out (measured in bench/: 71 % vs 76 % correct)."""
         if not text.strip():
             choice = self._continue(q, q.scratchpad + "Action: ",
                                     {"type": "string", "enum": [*self.toolbox.names(), "none"]})
@@ -144,7 +146,7 @@ class NativeEngine:
         parsed = parse_reply(text)
         call = parsed.calls[-1] if parsed.calls else None
         tool = self.toolbox.get(call.name) if call else None
-        if tool is None or not call.error:  # an answer, a complete call, or an unknown tool to report
+        if tool is None or _fits(tool, call):  # an answer, a valid call, or an unknown tool to report
             return text
         head = text[:last_action_start(text)].rstrip()
         step = f"{head}\nAction: {tool.name}\n{_ACTION_INPUT} ".lstrip()
@@ -194,3 +196,13 @@ class NativeEngine:
             q.messages.append({"role": "user", "content": observation_message(texts)})
         else:
             q.scratchpad += observation_message(texts) + "\n"
+
+
+def _fits(tool: Tool, call: ParsedCall) -> bool:
+    if call.error:
+        return False
+    try:
+        tool.validate(call.arguments)
+        return True
+    except ToolArgumentError:
+        return False
