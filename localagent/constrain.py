@@ -24,6 +24,8 @@ def arguments_schema(schema: dict[str, Any]) -> dict[str, Any]:
     out["additionalProperties"] = False
     required = set(out.get("required", []))
     for name, prop in out.get("properties", {}).items():
+        for key in [k for k in prop if k.startswith("x-")]:  # our annotations, not JSON Schema
+            del prop[key]
         if prop.get("type") == "string" and "enum" not in prop:
             prop.setdefault("maxLength", MAX_STRING)
             if name in required:

@@ -490,3 +490,9 @@ def test_a_tool_file_without_tools_is_a_one_line_error(tmp_path):
     with pytest.raises(ToolLoadError, match="no tools found") as info:
         load_source(str(empty))
     assert "\n" not in str(info.value)
+
+
+def test_grammar_schema_drops_our_x_annotations():
+    schema = {"type": "object", "properties": {"city": {"type": "string", "x-grounded": True}}, "required": ["city"]}
+    assert arguments_schema(schema)["properties"]["city"] == {"type": "string", "maxLength": MAX_STRING, "minLength": 1}
+    assert schema["properties"]["city"]["x-grounded"] is True  # the tool's own schema is untouched

@@ -7,7 +7,7 @@ class RenewInstance:
     parameters = [
         {"name": "instance_id", "description": "ECS实例ID (以 i- 开头)", "required": True,
          "type": "string"},
-        {"name": "period", "description": "续费时长，以月为单位 (renewal period in months), e.g. 22",
+        {"name": "period", "description": "续费时长，以月为单位 (renewal period in months, as the user said it)",
          "required": True, "type": "string"},
     ]
     side_effect = True  # renews a paid instance: the user confirms each call
