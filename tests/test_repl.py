@@ -115,6 +115,7 @@ def test_ctrl_c_stops_a_slow_answer_and_ctrl_d_exits(tmp_path):
         started = time.monotonic()
         child.sendline("take your time")
         wait_for(lambda: len(server.chat_requests()) == 1)
+        time.sleep(0.5)  # a person's Ctrl-C comes well after Enter; right after it, the tty may not be cooked yet
         child.sendcontrol("c")
         child.expect_exact("interrupted")
         child.expect_exact(PROMPT)
