@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -254,4 +255,8 @@ def approver(yes: bool, events):
 def entry() -> None:
     """The console script and agent_demo.py both come here."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if sys.stdin.isatty():
+        # Started from a shell script's background job, SIGINT arrives ignored (SIG_IGN is
+        # inherited); at a terminal, Ctrl-C must still stop the answer.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     app()

@@ -117,11 +117,7 @@ def test_ctrl_c_stops_a_slow_answer_and_ctrl_d_exits(tmp_path):
         wait_for(lambda: len(server.chat_requests()) == 1)
         time.sleep(0.5)  # a person's Ctrl-C comes well after Enter
         child.sendcontrol("c")
-        if child.expect_exact(["interrupted", pexpect.TIMEOUT], timeout=3) == 1:
-            # Seen once in a full-suite run only: the first ^C never became SIGINT. A person presses
-            # again; what must hold is that the answer is interrupted, not left to time out.
-            child.sendcontrol("c")
-            child.expect_exact("interrupted")
+        child.expect_exact("interrupted")
         child.expect_exact(PROMPT)
         assert time.monotonic() - started < 15
         child.sendline("and now?")  # the chat goes on
