@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -20,10 +21,17 @@ def spawn(tmp_path: Path, *args: str) -> pexpect.spawn:
     env = cli_env(tmp_path)
     env.update(TERM="xterm", PROMPT_TOOLKIT_NO_CPR="1")  # pexpect answers no cursor-position requests
     child = pexpect.spawn(sys.executable, [str(ROOT / "agent_demo.py"), *args], cwd=str(tmp_path), env=env,
-                          encoding="utf-8", timeout=20, dimensions=(50, 160))
+                          encoding="utf-8", timeout=20, dimensions=(50, 160), preexec_fn=terminal_signals)
     child.logfile_read = (tmp_path / "terminal.log").open("w", encoding="utf-8")
     child.expect_exact(PROMPT)
     return child
+
+
+def terminal_signals() -> None:
+    """The signal dispositions a login shell gives a program: pytest may run under nohup or as a
+    script's background job, which ignore SIGHUP / SIGINT, and a spawned child inherits that."""
+    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
+        signal.signal(sig, signal.SIG_DFL)
 
 
 def finish(child: pexpect.spawn) -> int:
