@@ -103,6 +103,8 @@ class NativeEngine:
         """What the model writes after `prefix` in its assistant message, optionally under a schema."""
         if not prefix:
             return self._chat(q, q.messages, stream=stream, stop=stop).content
+        if self.constraint is None:
+            schema = None  # the server rejected grammars earlier: never send one again
         kwargs = (self.constraint or self.prefill).params(schema)
         if stop:
             kwargs["stop"] = stop
