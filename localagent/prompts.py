@@ -14,7 +14,8 @@ Observation: the tool's result
 Final Answer: the reply to the user
 
 Call a tool only when every required value was given by the user. If no tool is needed, or a \
-required value is missing, write Final Answer at once (ask the user for the missing value)."""
+required value is missing, write Final Answer at once (ask the user for the missing value). \
+Leave out optional parameters the user did not ask for."""
 
 
 def _example(toolbox: Toolbox) -> str:
@@ -43,6 +44,8 @@ def _brief(schema: dict, required: bool) -> str:
         parts.append("one of " + "/".join(map(str, schema["enum"])))
     if required:
         parts.append("required")
+    else:  # saying so, and the default, keeps small models from filling them in
+        parts.append("optional" + (f", default {json.dumps(schema['default'])}" if "default" in schema else ""))
     if schema.get("description"):
         parts.append(schema["description"])
     return ", ".join(parts)

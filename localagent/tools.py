@@ -53,15 +53,16 @@ class Tool:
         if not isinstance(arguments, dict):
             raise ToolArgumentError(f"arguments must be a JSON object, got {type(arguments).__name__}")
         properties = self.parameters.get("properties", {})
+        # Keys the tool does not declare never reach it (what OpenAI's strict mode guarantees):
+        # small models add e.g. force=false to a tool without `force`; the call itself is fine.
+        extra_allowed = ("properties" not in self.parameters
+                         or self.parameters.get("additionalProperties", False) is not False)
+        unknown = [] if extra_allowed else [k for k in arguments if k not in properties]
         missing = [k for k in self.parameters.get("required", []) if arguments.get(k) in (None, "")]
         if missing:
-            raise ToolArgumentError(f"missing required argument(s): {', '.join(missing)}")
-        unknown = [k for k in arguments if k not in properties]
-        if unknown and self.parameters.get("additionalProperties", True) is False:
-            raise ToolArgumentError(
-                f"unknown argument(s): {', '.join(unknown)}; expected: {', '.join(properties)}")
-        return {k: coerce(v, properties.get(k, {}), k) for k, v in arguments.items()
-                if k in properties or self.parameters.get("additionalProperties", True) is not False}
+            hint = f"; unknown argument(s): {', '.join(unknown)}" if unknown else ""
+            raise ToolArgumentError(f"missing required argument(s): {', '.join(missing)}{hint}")
+        return {k: coerce(v, properties.get(k, {}), k) for k, v in arguments.items() if k not in unknown}
 
     def call(self, arguments: dict[str, Any]) -> str:
         if self.run is None:

@@ -1,0 +1,29 @@
+"""The native engine's ReAct prompt: what it tells a small model about each parameter."""
+from localagent.prompts import REACT_FORMAT, describe_tools, react_system_prompt
+from localagent.tools import Tool, Toolbox
+
+STOP = Tool("StopInstance", "Stop an instance.", {
+    "type": "object",
+    "properties": {"instance_id": {"type": "string", "description": "the id"},
+                   "force": {"type": "boolean", "default": False, "description": "hard stop"},
+                   "reason": {"type": "string", "enum": ["idle", "cost"]}},
+    "required": ["instance_id"]})
+
+
+def test_parameters_say_required_optional_and_default():
+    text = describe_tools(Toolbox([STOP]))
+    assert '"instance_id": "string, required, the id"' in text
+    assert '"force": "boolean, optional, default false, hard stop"' in text
+    assert '"reason": "string, one of idle/cost, optional"' in text
+
+
+def test_prompt_has_the_rules_and_an_example_with_required_values_only():
+    prompt = react_system_prompt("Be brief.", Toolbox([STOP]))
+    assert prompt.startswith("Be brief.\n\n# Tools\nStopInstance: Stop an instance.")
+    assert "Leave out optional parameters the user did not ask for." in prompt
+    assert 'Action: StopInstance\nAction Input: {"instance_id": "<instance_id>"}\n' in prompt
+    assert REACT_FORMAT.format(names="StopInstance") in prompt
+
+
+def test_no_tools_no_format():
+    assert react_system_prompt("Be brief.", Toolbox([])) == "Be brief."
