@@ -53,18 +53,25 @@ def create_engine(config: Config, api_base: str, toolbox: Toolbox, *, approve: A
 
 
 class Conversation:
-    """Multi-turn memory: each question sees the earlier questions and answers."""
+    """Multi-turn memory: each question sees the earlier questions and how they were answered
+    (the tool calls and results too, see RunResult.trace), the latest `max_exchanges` of them."""
 
-    def __init__(self, engine: Any, history: list[dict[str, str]] | None = None):
-        self.engine = engine
+    def __init__(self, engine: Any, history: list[dict[str, str]] | None = None, max_exchanges: int = 0):
+        self.engine, self.max_exchanges = engine, max_exchanges
         self.history: list[dict[str, str]] = list(history or [])
+        self._forget_oldest()
 
     def ask(self, question: str) -> RunResult:
         result = self.engine.run(question, history=self.history)
         if result.stopped == "answer":
             self.history += [{"role": "user", "content": question},
-                             {"role": "assistant", "content": result.answer}]
+                             {"role": "assistant", "content": result.trace or result.answer}]
+            self._forget_oldest()
         return result
+
+    def _forget_oldest(self) -> None:
+        if self.max_exchanges:  # so that the prompt keeps fitting the model's context
+            del self.history[:-2 * self.max_exchanges]
 
     def reset(self) -> None:
         self.history.clear()

@@ -183,7 +183,7 @@ def run_chat(opts: Options, config, toolbox) -> int:
             api_base = stack.enter_context(open_endpoint(config, on_status))
             agent = create_engine(config, api_base, toolbox, approve=approver(opts.yes, events),
                                   dry_run=opts.dry_run, events=events)
-        conversation = Conversation(agent, history)
+        conversation = Conversation(agent, history, max_exchanges=config.agent.memory)
         if opts.prompt is None:
             from .repl import repl
 

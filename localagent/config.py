@@ -39,6 +39,8 @@ class LLMConfig(_Strict):
 class AgentConfig(_Strict):
     engine: Literal["native", "roleplay"] = "native"
     max_turns: int = Field(3, ge=1, le=20)
+    # Exchanges a conversation remembers (0: all); the oldest are forgotten first.
+    memory: int = Field(8, ge=0)
     instruction: str = DEFAULT_INSTRUCTION
     constrained: Literal["auto", "on", "off"] = "auto"
     # Refuse calls whose id-like arguments appear nowhere in the conversation.

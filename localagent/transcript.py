@@ -1,7 +1,7 @@
 """The JSONL transcript: every exchange appended and fsynced at once, so a crash loses nothing.
 
-One line per exchange: {"time", "prompt", "answer", "stopped", "turns", "tool_calls", "usage",
-"timings", "error"}; `/reset` writes {"time", "event": "reset"}. `/save` writes a conversation as
+One line per exchange: {"time", "prompt", "answer", "trace", "stopped", "turns", "tool_calls",
+"usage", "timings", "error"}; `/reset` writes {"time", "event": "reset"}. `/save` writes a conversation as
 chat messages, one {"role", "content"} a line. `load_history` reads both (and batch results), so
 `--resume` continues any of them.
 """
@@ -124,7 +124,7 @@ def load_history(path: str | os.PathLike) -> list[dict[str, str]]:
             history.append({"role": item["role"], "content": item["content"]})
         elif isinstance(item.get("prompt"), str) and item.get("stopped", "answer") == "answer":
             history += [{"role": "user", "content": item["prompt"]},
-                        {"role": "assistant", "content": str(item.get("answer") or "")}]
+                        {"role": "assistant", "content": str(item.get("trace") or item.get("answer") or "")}]
     if lines and not parsed:
         raise TranscriptError(f"{path}: not a JSONL transcript")
     return history

@@ -77,7 +77,7 @@ def test_ten_prompts_four_at_a_time_one_failure_then_resume(tmp_path):
         for i in range(7):
             record = records[f"q{i}"]
             assert record["stopped"] == "answer" and record["answer"] == f"answer to question {i}"
-            assert set(record) == {"id", "prompt", "answer", "stopped", "turns", "tool_calls", "usage",
+            assert set(record) == {"id", "prompt", "answer", "trace", "stopped", "turns", "tool_calls", "usage",
                                    "timings", "error"}
         assert records[9]["answer"] == "answer to plain question nine"
 

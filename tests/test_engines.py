@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from localagent.agent import create_engine
+from localagent.agent import Conversation, create_engine
 from localagent.config import AgentConfig, Config, LLMConfig
 from localagent.engines.base import Events, RunResult
 from localagent.engines.execution import DRY_RUN_RESULT, observation_text
@@ -214,6 +214,56 @@ def test_tool_call_then_answer(v, toolbox):
         assert [t["function"]["name"] for t in free[0]["tools"]] == TOOL_NAMES.split(", ")
     else:
         assert "RenewInstance" in free[0]["messages"][0]["content"] and "tools" not in free[0]
+
+
+# --- memory: a follow-up sees how the earlier question was answered --------------------------------
+
+@variants(ALL)
+def test_memory_keeps_the_tool_steps_so_a_follow_up_calls_the_tool_again(v, toolbox):
+    """A model shown only bare answers in its history "answers" a follow-up such as "renew it for 3
+    more months" by claiming it was done (measured on the bundled 1.5B); shown its earlier Action
+    and Observation, it calls the tool. Function calling keeps the bare answer."""
+    follow_up, again = "再给它续3个月", {"instance_id": INSTANCE, "period": "3"}
+    script = [v.call("RenewInstance", RENEW_ARGS), v.answer(ANSWER), v.call("RenewInstance", again), v.answer("好的。")]
+    with ScriptedServer(script, owned_by=v.server) as server:
+        chat = Conversation(make_engine(v, server.api_base, toolbox))
+        first = chat.ask(QUESTION)
+        second = chat.ask(follow_up)
+        free = free_requests(server)
+    assert (first.stopped, second.stopped, second.answer) == ("answer", "answer", "好的。")
+    assert [c.arguments for c in second.tool_calls] == [again] and second.tool_calls[0].error is None
+    history = free[2]["messages"][1:3]
+    assert history[0] == {"role": "user", "content": QUESTION} and history[1]["role"] == "assistant"
+    remembered = history[1]["content"]
+    if v.mode == "fc":
+        assert remembered == ANSWER and first.trace == ""
+    else:
+        assert remembered == first.trace
+        assert remembered.index("Action: RenewInstance") < remembered.index(RENEWED) < remembered.index(ANSWER)
+    assert chat.history[-2:] == [{"role": "user", "content": follow_up},
+                                 {"role": "assistant", "content": second.trace or "好的。"}]
+
+
+@variants([NATIVE_LLAMACPP, NATIVE_OTHER, ROLEPLAY])
+def test_an_id_shown_in_an_earlier_answer_counts_as_given(v, toolbox, deploy_log):
+    history = [{"role": "user", "content": "我的实例是哪台？"},
+               {"role": "assistant", "content": "Observation: [{'id': 'i-bp1listed0id'}]\nFinal Answer: 你的实例是 i-bp1listed0id"}]
+    with ScriptedServer([v.call("Deploy", {"instance_id": "i-bp1listed0id", "version": "v2"}), v.answer("已部署。")],
+                        owned_by=v.server) as server:
+        result = make_engine(v, server.api_base, toolbox).run("把 v2 部署到它上面", history=history)
+    assert result.tool_calls[0].error is None and deploy_log.read_text() == "i-bp1listed0id v2\n"
+
+
+def test_memory_forgets_the_oldest_exchanges_first(toolbox):
+    v = NATIVE_OTHER
+    with ScriptedServer([v.answer(f"a{i}") for i in range(4)], owned_by=v.server) as server:
+        chat = Conversation(make_engine(v, server.api_base, toolbox), max_exchanges=2)
+        for i in range(4):
+            chat.ask(f"q{i}")
+        last = server.chat_requests()[-1]["messages"]
+    assert [m["content"] for m in last[1:]] == ["q1", "Thought: done\nFinal Answer: a1", "q2",
+                                                "Thought: done\nFinal Answer: a2", "q3"]
+    assert [m["content"] for m in chat.history[::2]] == ["q2", "q3"]
 
 
 def test_native_keeps_free_arguments_that_fit_the_schema(toolbox):

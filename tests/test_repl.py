@@ -107,7 +107,7 @@ def test_a_conversation_with_a_tool_call_memory_commands_and_exit(tmp_path):
     log = (tmp_path / "terminal.log").read_text(encoding="utf-8")
     assert "Traceback" not in log
     saved = [json.loads(line) for line in (tmp_path / "saved.jsonl").read_text().splitlines()]
-    assert saved == [{"role": "user", "content": "hello again"}, {"role": "assistant", "content": "fresh start"}]
+    assert saved == [{"role": "user", "content": "hello again"}, {"role": "assistant", "content": "Final Answer: fresh start"}]
     transcripts = list((data_dir(tmp_path) / "transcripts").glob("*.jsonl"))
     assert len(transcripts) == 1
     lines = [json.loads(line) for line in transcripts[0].read_text().splitlines()]

@@ -64,8 +64,8 @@ def test_resume_continues_the_conversation_and_appends_to_the_same_file(tmp_path
         assert run.returncode == 0, run.stderr
         assert run.stdout.strip() == "about 2.1 million"
         messages = server.chat_requests()[-1]["messages"]
-    assert [(m["role"], m["content"]) for m in messages[1:]] == [
-        ("user", "capital of France?"), ("assistant", "Paris"), ("user", "how many people live there?")]
+    assert [(m["role"], m["content"]) for m in messages[1:]] == [  # the answer as the model wrote it
+        ("user", "capital of France?"), ("assistant", "Final Answer: Paris"), ("user", "how many people live there?")]
     assert [r["prompt"] for r in lines(path)] == ["capital of France?", "how many people live there?"]
 
 

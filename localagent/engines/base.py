@@ -38,6 +38,10 @@ class Timings:
 @dataclass
 class RunResult:
     answer: str = ""
+    # The ReAct steps as the model wrote them, with the tool results and the answer (empty in
+    # function-calling mode). Memory keeps this rather than the bare answer: a model that sees
+    # only answers in its history goes on "answering" follow-ups without calling a tool.
+    trace: str = ""
     stopped: Stopped = "answer"
     turns: int = 0
     tool_calls: list[ToolCallRecord] = field(default_factory=list)

@@ -38,6 +38,7 @@ class _Question:
     result: RunResult
     runner: CallRunner
     scratchpad: str = ""  # ReAct steps so far, continued by the server (prefill)
+    trace: list[str] = field(default_factory=list)  # every ReAct step of the question, for memory
     evidence: list[str] = field(default_factory=list)  # what the user said and tools returned
 
 
@@ -67,7 +68,8 @@ class NativeEngine:
             runner=CallRunner(self.toolbox, approve=self.approve, dry_run=self.dry_run,
                               grounding=self.agent.grounding,
                               max_observation_chars=self.agent.max_observation_chars),
-            evidence=[m["content"] for m in history if m["role"] == "user"] + [question])
+            # what the user said, and what earlier answers showed them (their steps and tool results)
+            evidence=[str(m.get("content") or "") for m in history] + [question])
         try:
             for turn in range(1, self.agent.max_turns + 1):
                 q.result.turns = turn
@@ -75,6 +77,7 @@ class NativeEngine:
                 calls, answer = self._fc_turn(q) if self.function_calling else self._react_turn(q)
                 if not calls:
                     q.result.answer, q.result.stopped = answer, "answer"
+                    q.result.trace = "\n".join(q.trace) if not self.function_calling else ""
                     break
                 records = [self._run_call(q, call) for call in calls]
                 self._add_observations(q, calls, records)
@@ -127,6 +130,7 @@ class NativeEngine:
             text = self._complete_constrained(q, text)
         parsed = parse_reply(text)
         q.scratchpad += text.strip() + "\n"
+        q.trace.append(text.strip())
         return parsed.calls, parsed.answer
 
     def _complete_constrained(self, q: _Question, text: str) -> str:
@@ -189,6 +193,7 @@ class NativeEngine:
 
     def _add_observations(self, q: _Question, calls: list[ParsedCall], records: list[ToolCallRecord]) -> None:
         texts = [observation_text(r) for r in records]
+        q.trace.append(observation_message(texts))
         if all(c.id for c in calls):  # answers to the server's own tool_calls
             q.messages += [{"role": "tool", "tool_call_id": c.id, "content": t} for c, t in zip(calls, texts)]
         elif self.function_calling or not self.prefill:

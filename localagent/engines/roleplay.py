@@ -289,7 +289,7 @@ class RolePlayEngine:
                                       grounding=self.agent.grounding,
                                       max_observation_chars=self.agent.max_observation_chars),
                    self.events, self.agent.max_turns,
-                   context=[str(m.get("content") or "") for m in history if m.get("role") == "user"] + [question])
+                   context=[str(m.get("content") or "") for m in history] + [question])
         cfg = self.llm_config
         llm = self.ms.LLM(cfg.model, LLM_NAME, api_base=self.api_base, api_key=cfg.api_key.get_secret_value(),
                           timeout=cfg.timeout, max_retries=cfg.max_retries,
@@ -298,12 +298,15 @@ class RolePlayEngine:
         llm.state = state
         agent = self.ms.RolePlay([self.ms.Tool(t, state) for t in self.toolbox.tools.values()], state,
                                  llm=llm, instruction=self.agent.instruction, stream=self.events.streams)
+        steps: list[str] = []  # what RolePlay yields in ReAct mode: the model's text and the observations
         try:
-            for _ in agent.run(question, history=history):
-                pass  # the LLM streams the text deltas to events.on_text itself
+            for chunk in agent.run(question, history=history):
+                if isinstance(chunk, str):
+                    steps.append(chunk)  # the LLM streams the text deltas to events.on_text itself
             if result.tool_calls and state.called_in == result.turns:
                 raise _TurnLimit  # RolePlay's own limit (10 turns) ended it after a call, without an answer
             result.answer, result.stopped = _answer(state.reply), "answer"
+            result.trace = "" if cfg.is_function_call else "".join(steps).strip()
         except _TurnLimit:
             last = result.tool_calls[-1] if result.tool_calls else None
             result.stopped = "max_turns"
