@@ -92,3 +92,18 @@ def test_a_corrupted_model_file_is_a_one_line_error_and_leaves_no_server(tmp_pat
     config, _ = write_config(tmp_path, model_path=str(not_gguf))
     run = cli("-c", str(config), "hello", timeout=60)
     assert "is not a GGUF model file" in run.stderr
+
+
+def test_a_follow_up_in_the_chat_calls_the_tool_again(tmp_path):
+    """Memory keeps the earlier tool call: "renew it for 3 more months" is a second real call,
+    not an answer claiming it was done (which the model wrote when memory held bare answers)."""
+    config, _ = write_config(tmp_path)
+    transcript = tmp_path / "chat.jsonl"
+    run = subprocess.run([sys.executable, str(ROOT / "agent_demo.py"), "-c", str(config), "--yes",
+                          "--transcript", str(transcript)], input=f"{ECS_ZH}\n再给它续3个月\n",
+                         capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert run.returncode == 0, run.stderr
+    first, second = [json.loads(line) for line in transcript.read_text(encoding="utf-8").splitlines()]
+    assert [c["arguments"] for c in first["tool_calls"]] == [{"instance_id": "i-rj90a7e840y5cde", "period": "22"}]
+    assert [(c["name"], c["arguments"], c["error"]) for c in second["tool_calls"]] == [
+        ("RenewInstance", {"instance_id": "i-rj90a7e840y5cde", "period": "3"}, None)]
