@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from typing import Any, Callable, Iterator
 
 from .config import Config
@@ -11,6 +12,11 @@ from .constrain import KINDS
 from .errors import ConfigError, EndpointError
 from .llm import LLMClient, endpoint_answers
 from .tools import Toolbox
+
+# How llama.cpp ("exceeds the available context size"), vLLM and OpenAI ("maximum context
+# length") answer a prompt that does not fit.
+_CONTEXT_EXCEEDED = re.compile(r"context (size|length)|context window", re.I)
+
 
 @contextlib.contextmanager
 def open_endpoint(config: Config, on_status: Callable[[str], None] = lambda s: None) -> Iterator[str]:
@@ -58,11 +64,20 @@ class Conversation:
 
     def __init__(self, engine: Any, history: list[dict[str, str]] | None = None, max_exchanges: int = 0):
         self.engine, self.max_exchanges = engine, max_exchanges
+        self.forgotten = 0  # exchanges the latest question had to forget to fit the context
         self.history: list[dict[str, str]] = list(history or [])
         self._forget_oldest()
 
     def ask(self, question: str) -> RunResult:
+        self.forgotten = 0
         result = self.engine.run(question, history=self.history)
+        # The prompt outgrew the model's context: forget the oldest exchange and ask again. Only
+        # while no tool ran, so that asking again cannot repeat a side effect.
+        while (result.stopped == "error" and not result.tool_calls and self.history
+               and _CONTEXT_EXCEEDED.search(result.error or "")):
+            del self.history[:2]
+            self.forgotten += 1
+            result = self.engine.run(question, history=self.history)
         if result.stopped == "answer":
             self.history += [{"role": "user", "content": question},
                              {"role": "assistant", "content": result.trace or result.answer}]

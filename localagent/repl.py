@@ -104,6 +104,9 @@ class Repl:
             result = RunResult(stopped="interrupted", error="interrupted by the user")
         finally:
             self.events.stop_live()
+        if self.conversation.forgotten:
+            stderr.print(f"[dim]forgot the oldest {self.conversation.forgotten} exchange(s): "
+                         "the conversation no longer fit the model's context[/]")
         self.transcript.add(question, result)
         self.stats.add(result)
         print_result(result, self.verbose)

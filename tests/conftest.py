@@ -19,3 +19,21 @@ def modelscope_loaded(tmp_path_factory):
         from localagent.engines import roleplay
 
         return roleplay._modelscope()
+
+
+@pytest.fixture(scope="session")
+def bundled_llm():
+    """The api_base of a real llama.cpp server with the bundled model: $LOCALAGENT_TEST_LLM if set
+    (a server you keep running), else one started for the session as the CLI would start it."""
+    import os
+
+    if os.environ.get("LOCALAGENT_TEST_LLM"):
+        yield os.environ["LOCALAGENT_TEST_LLM"]
+        return
+    from localagent.config import load_config
+    from localagent.server import running_server
+
+    config = load_config(TESTS.parent / "config" / "default.yaml")
+    config.server.port = 0
+    with running_server(config) as server:
+        yield server.api_base

@@ -266,6 +266,33 @@ def test_memory_forgets_the_oldest_exchanges_first(toolbox):
     assert [m["content"] for m in chat.history[::2]] == ["q2", "q3"]
 
 
+@variants([NATIVE_LLAMACPP, ROLEPLAY])
+def test_a_prompt_over_the_context_forgets_the_oldest_exchanges(v, toolbox):
+    too_long = {"status": 400, "message": "the request exceeds the available context size, try increasing it"}
+    history = [{"role": "user", "content": f"q{i}"} if i % 2 == 0 else {"role": "assistant", "content": f"a{i}"}
+               for i in range(4)]
+    with ScriptedServer([too_long, too_long, v.answer("fits now")], owned_by=v.server) as server:
+        chat = Conversation(make_engine(v, server.api_base, toolbox), history)
+        result = chat.ask("q4")
+        sent = [[m["content"] for m in r["messages"][1:]] for r in server.chat_requests()]
+    assert (result.stopped, result.answer) == ("answer", "fits now")
+    assert [s[:-1] for s in sent] == [["q0", "a1", "q2", "a3"], ["q2", "a3"], []]
+    assert [m["content"] for m in chat.history][:1] == ["q4"] and chat.forgotten == 2
+
+
+def test_a_context_error_after_a_tool_ran_is_not_asked_again(toolbox, deploy_log):
+    v = NATIVE_OTHER
+    too_long = {"status": 400, "message": "the request exceeds the available context size"}
+    with ScriptedServer([v.call("Deploy", {"instance_id": INSTANCE, "version": "v2"}), too_long],
+                        owned_by=v.server) as server:
+        chat = Conversation(make_engine(v, server.api_base, toolbox), [{"role": "user", "content": "hi"},
+                                                                       {"role": "assistant", "content": "hello"}])
+        result = chat.ask(f"把 v2 部署到 {INSTANCE}")
+    assert result.stopped == "error" and "context size" in result.error
+    assert deploy_log.read_text() == f"{INSTANCE} v2\n" and len(server.chat_requests()) == 2
+    assert len(chat.history) == 2  # nothing forgotten, nothing added
+
+
 def test_native_keeps_free_arguments_that_fit_the_schema(toolbox):
     """llama.cpp: a call whose free arguments are valid is run as written (no grammar request);
     the next turn continues the same assistant message (the scratchpad)."""

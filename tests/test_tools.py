@@ -1,9 +1,6 @@
 """localagent.tools (loading, schemas, validation) and localagent.constrain (grammar parameters)."""
 import json
-import os
-import socket
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
 
@@ -11,7 +8,6 @@ from localagent.constrain import KINDS, MAX_STRING, Constraint, arguments_schema
 from localagent.errors import ToolLoadError
 from localagent.tools import Tool, ToolArgumentError, Toolbox, coerce, load_source
 
-LLAMA_URL = os.environ.get("LOCALAGENT_TEST_LLM", "http://127.0.0.1:8012/v1")
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS_DIR = ROOT / "tools"
@@ -454,26 +450,15 @@ def test_params_without_schema():
 
 # --- against a real llama.cpp server --------------------------------------------------------
 
-def _answers(url: str) -> bool:
-    parsed = urlparse(url)
-    try:
-        with socket.create_connection((parsed.hostname, parsed.port or 80), timeout=2):
-            return True
-    except OSError:
-        return False
-
-
 @pytest.mark.slow
-def test_llama_cpp_grammar_yields_schema_valid_arguments(project):
-    if not _answers(LLAMA_URL):
-        pytest.skip(f"no LLM server answers at {LLAMA_URL}")
+def test_llama_cpp_grammar_yields_schema_valid_arguments(project, bundled_llm):
     import jsonschema
     import openai
 
     tool = project.get("RenewInstance")
     schema = arguments_schema(tool.parameters)
     prefill = "Action: RenewInstance\nAction Input: "
-    client = openai.OpenAI(base_url=LLAMA_URL, api_key="EMPTY", timeout=600, max_retries=0)
+    client = openai.OpenAI(base_url=bundled_llm, api_key="EMPTY", timeout=600, max_retries=0)
     reply = client.chat.completions.create(
         model="any", temperature=0, max_tokens=120,
         messages=[{"role": "system", "content": "Use tools. Write `Action: <tool>` then `Action Input: <JSON>`."},
