@@ -107,3 +107,29 @@ def test_a_follow_up_in_the_chat_calls_the_tool_again(tmp_path):
     assert [c["arguments"] for c in first["tool_calls"]] == [{"instance_id": "i-rj90a7e840y5cde", "period": "22"}]
     assert [(c["name"], c["arguments"], c["error"]) for c in second["tool_calls"]] == [
         ("RenewInstance", {"instance_id": "i-rj90a7e840y5cde", "period": "3"}, None)]
+
+
+# --- the native engine in this process, against one bundled-model server for the session ---------
+
+def native_engine(api_base: str):
+    from localagent.agent import create_engine
+    from localagent.config import load_config
+    from localagent.tools import Toolbox
+
+    config = load_config(ROOT / "config" / "default.yaml")
+    config.llm_config.api_base = api_base
+    return create_engine(config, api_base, Toolbox.load([str(ROOT / "tools")]), dry_run=True)
+
+
+@pytest.mark.parametrize("question", ["你好！", "Hi there, how are you?"])
+def test_a_greeting_calls_no_tool(bundled_llm, question):
+    result = native_engine(bundled_llm).run(question)
+    assert (result.stopped, result.tool_calls) == ("answer", []) and result.answer.strip()
+
+
+@pytest.mark.parametrize("question", ["帮我重启一下服务器", "Please stop my instance."])
+def test_a_missing_id_is_asked_for_not_invented(bundled_llm, question):
+    result = native_engine(bundled_llm).run(question)
+    assert result.stopped == "answer" and result.answer.strip()
+    # the model may try a made-up id; grounding refuses it and the model asks instead
+    assert all(c.error and c.error.startswith("not executed:") for c in result.tool_calls), result.tool_calls
