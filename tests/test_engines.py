@@ -24,7 +24,7 @@ import pytest
 from localagent.agent import Conversation, create_engine
 from localagent.config import AgentConfig, Config, LLMConfig
 from localagent.engines.base import Events, RunResult
-from localagent.engines.execution import DRY_RUN_RESULT, observation_text
+from localagent.engines.execution import DRY_RUN_RESULT, history_evidence, observation_text
 from localagent.tools import Toolbox
 from scripted_server import ScriptedServer
 
@@ -245,13 +245,45 @@ def test_memory_keeps_the_tool_steps_so_a_follow_up_calls_the_tool_again(v, tool
 
 
 @variants([NATIVE_LLAMACPP, NATIVE_OTHER, ROLEPLAY])
-def test_an_id_shown_in_an_earlier_answer_counts_as_given(v, toolbox, deploy_log):
+def test_an_id_an_earlier_tool_returned_counts_as_given(v, toolbox, deploy_log):
     history = [{"role": "user", "content": "我的实例是哪台？"},
-               {"role": "assistant", "content": "Observation: [{'id': 'i-bp1listed0id'}]\nFinal Answer: 你的实例是 i-bp1listed0id"}]
+               {"role": "assistant", "content": "Action: ListInstances\nAction Input: {}\n"
+                                                "Observation: [{'id': 'i-bp1listed0id'}]\nFinal Answer: 是这台。"}]
     with ScriptedServer([v.call("Deploy", {"instance_id": "i-bp1listed0id", "version": "v2"}), v.answer("已部署。")],
                         owned_by=v.server) as server:
         result = make_engine(v, server.api_base, toolbox).run("把 v2 部署到它上面", history=history)
     assert result.tool_calls[0].error is None and deploy_log.read_text() == "i-bp1listed0id v2\n"
+
+
+@variants([NATIVE_LLAMACPP, NATIVE_OTHER, ROLEPLAY])
+def test_an_id_the_model_invented_earlier_stays_refused(v, toolbox, deploy_log):
+    """The earlier refusal is in memory (Action Input and error observation): that must not make
+    the invented id count as given when the model tries it again."""
+    made_up = "i-bp1made0up0id"
+    refused = (f"not executed: instance_id={made_up!r} was not given by the user. "
+               "Ask the user for the instance_id instead of guessing it.")
+    history = [{"role": "user", "content": "请把 v2 部署到我的实例上"},
+               {"role": "assistant", "content": f'Action: Deploy\nAction Input: {{"instance_id": "{made_up}", '
+                                                f'"version": "v2"}}\nObservation: Error: {refused}\n'
+                                                f"Final Answer: 是 {made_up} 吗？"}]
+    with ScriptedServer([v.call("Deploy", {"instance_id": made_up, "version": "v2"}), v.answer("请提供实例ID。")],
+                        owned_by=v.server) as server:
+        result = make_engine(v, server.api_base, toolbox).run("对，就是生产环境那台", history=history)
+    assert result.tool_calls[0].error == refused and not deploy_log.exists()
+
+
+def test_history_evidence_is_what_users_said_and_tools_returned():
+    history = [
+        {"role": "user", "content": "Error: my app is down, look at i-user0said"},
+        {"role": "assistant", "content": "Thought: x\nAction: A\nAction Input: {\"id\": \"i-model0wrote\"}\n"
+                                         "Observation: first result\nline two\nObservation: Error: not executed: i-model0wrote\n"
+                                         "Final Answer: see i-model0answer"},
+        {"role": "assistant", "content": "Action: B\nAction Input: {}\nObservation: <result>roleplay result</result>\nAnswer: ok"},
+        {"role": "tool", "tool_call_id": "c1", "content": "fc result"},
+        {"role": "tool", "tool_call_id": "c2", "content": "Error: refused"},
+    ]
+    assert history_evidence(history) == ["Error: my app is down, look at i-user0said", "first result\nline two",
+                                         "roleplay result", "fc result"]
 
 
 def test_memory_forgets_the_oldest_exchanges_first(toolbox):

@@ -13,8 +13,12 @@ from ..tools import Tool, ToolArgumentError, Toolbox
 from .base import ToolCallRecord
 
 DRY_RUN_RESULT = '{"status": "ok"}'
-_CONTROL_LINE = re.compile(r"^(\s*)(Action|Action Input|Observation|Answer|Final Answer|Thought)(\s*[:：])",
-                           re.M | re.I)
+_STEPS = r"Action|Action Input|Observation|Answer|Final Answer|Thought"
+_CONTROL_LINE = re.compile(rf"^(\s*)({_STEPS})(\s*[:：])", re.M | re.I)
+# One observation in a remembered ReAct trace: up to the next step line (tool output cannot
+# start one, see observation_text). RolePlay wraps it in <result>.
+_OBSERVATION = re.compile(
+    rf"^\s*Observation\s*[:：]\s*(?:<result>)?(.*?)(?:</result>)?\s*(?=^\s*(?:{_STEPS})\s*[:：]|\Z)", re.M | re.S | re.I)
 
 
 class Approver(Protocol):
@@ -24,6 +28,20 @@ class Approver(Protocol):
 
 def approve_all(tool: Tool, arguments: dict[str, Any]) -> str | None:
     return None
+
+
+def history_evidence(history: list[dict[str, Any]]) -> list[str]:
+    """What earlier exchanges make count as given: what the user said and what tools returned.
+    Not the model's own words: an id it invented (and grounding refused) stays refused."""
+    evidence = []
+    for message in history:
+        role, content = message.get("role"), str(message.get("content") or "")
+        if role == "user":
+            evidence.append(content)
+            continue
+        results = [content] if role == "tool" else _OBSERVATION.findall(content) if role == "assistant" else []
+        evidence += [r for r in results if not r.startswith("Error:")]  # e.g. "not executed: ..."
+    return evidence
 
 
 def _normalise(text: str) -> str:

@@ -24,7 +24,7 @@ from ..parsing import ParsedCall, last_action_start, loads_lenient, parse_reply
 from ..prompts import observation_message, react_system_prompt
 from ..tools import Tool, ToolArgumentError, Toolbox
 from .base import Events, RunResult, Stopwatch, ToolCallRecord, max_turns_answer
-from .execution import Approver, CallRunner, approve_all, observation_text
+from .execution import Approver, CallRunner, approve_all, history_evidence, observation_text
 
 _ACTION_INPUT = "Action Input:"
 _OBSERVATION_STOPS = ["Observation:", "\nObservation"]
@@ -68,8 +68,7 @@ class NativeEngine:
             runner=CallRunner(self.toolbox, approve=self.approve, dry_run=self.dry_run,
                               grounding=self.agent.grounding,
                               max_observation_chars=self.agent.max_observation_chars),
-            # what the user said, and what earlier answers showed them (their steps and tool results)
-            evidence=[str(m.get("content") or "") for m in history] + [question])
+            evidence=history_evidence(history) + [question])
         try:
             for turn in range(1, self.agent.max_turns + 1):
                 q.result.turns = turn

@@ -23,7 +23,7 @@ from ..llm import _message, _reason
 from ..parsing import loads_lenient
 from ..tools import Tool, Toolbox
 from .base import Events, RunResult, Stopwatch
-from .execution import Approver, CallRunner, approve_all, observation_text
+from .execution import Approver, CallRunner, approve_all, history_evidence, observation_text
 
 LLM_NAME = "localagent-openai"  # the model_server name our LLM class is registered under
 _ANSWER = re.compile(r"^[ \t*]*(?:Final[ \t]+)?Answer[ \t*]*[:：]", re.M | re.I)
@@ -289,7 +289,7 @@ class RolePlayEngine:
                                       grounding=self.agent.grounding,
                                       max_observation_chars=self.agent.max_observation_chars),
                    self.events, self.agent.max_turns,
-                   context=[str(m.get("content") or "") for m in history] + [question])
+                   context=history_evidence(history) + [question])
         cfg = self.llm_config
         llm = self.ms.LLM(cfg.model, LLM_NAME, api_base=self.api_base, api_key=cfg.api_key.get_secret_value(),
                           timeout=cfg.timeout, max_retries=cfg.max_retries,
