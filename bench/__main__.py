@@ -127,7 +127,7 @@ def accuracy(config, api_base: str, cases: dict, modes: list[str], quiet: bool) 
 
 def speed(config, api_base: str, modes: list[str], args) -> tuple[dict, dict]:
     from .speed import run_speed
-    from .startup import cli_startup, cold_start
+    from .startup import cli_startup, cold_start, warm_cli
 
     def on_run(run: dict) -> None:
         if not args.quiet:
@@ -138,6 +138,8 @@ def speed(config, api_base: str, modes: list[str], args) -> tuple[dict, dict]:
     startup: dict[str, Any] = {}
     if not args.no_startup:
         startup["cli"] = cli_startup(config, modes, args.repeat)
+        err.print("[dim]fresh CLI processes answering the ECS prompt, server up[/]")
+        startup["warm"] = warm_cli(config, api_base, modes, args.repeat)
     if not args.no_cold:
         err.print("[dim]cold start: the CLI with the embedded server autostarted[/]")
         startup["cold"] = cold_start(config)

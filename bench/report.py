@@ -94,7 +94,16 @@ def startup_tables(startup: dict[str, Any]) -> list[Table]:
     if cold:
         t.caption = (f"cold start, embedded server autostarted (model load included), native: "
                      f"{cold['wall_s']:.1f} s to answer (exit {cold['returncode']}, stopped={cold.get('stopped')})")
-    return [t]
+    tables = [t]
+    if startup.get("warm"):
+        w = Table(title="a fresh CLI process to its answer, server already up (medians)", title_justify="left")
+        for col in ("mode", "correct", "exit s", "vs native", "failures"):
+            w.add_column(col, justify="left" if col == "mode" else "right")
+        for mode, s in startup["warm"]["modes"].items():
+            w.add_row(mode, s["correct"], _num(s["exit_s"]), f"{s['vs_native']:.2f}x" if s.get("vs_native") else "-",
+                      str(s["failures"]))
+        tables.append(w)
+    return tables
 
 
 def print_results(results: dict[str, Any], console: Console | None = None) -> None:

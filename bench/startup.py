@@ -1,4 +1,5 @@
-"""Start-up: CLI process start to its first request, and a cold start with the embedded server.
+"""Start-up: CLI process start to its first request, a fresh CLI process answering the ECS
+prompt with the server already up, and a cold start with the embedded server.
 
 The CLI (agent_demo.py) runs as a subprocess against a stub endpoint that timestamps every
 request and answers at once, so what is measured is the CLI's own start-up (imports, config,
@@ -143,6 +144,31 @@ def cli_startup(config: Config, modes: list[str], repeat: int = 3, timeout: floa
                     "exit_s": round(end - start, 4)})
     summary = {m: {k: median([r[k] for r in rs]) for k in ("first_request_s", "first_chat_s", "exit_s")}
                | {"failures": sum(r["returncode"] != 0 for r in rs)} for m, rs in runs.items()}
+    return {"modes": summary, "runs": runs}
+
+
+def warm_cli(config: Config, api_base: str, modes: list[str], repeat: int = 3, timeout: float = 600) -> dict[str, Any]:
+    """Per mode: a fresh CLI process to its answer with the model server already up (what a user
+    waits for with `llamacpp/serve` running), modes interleaved; `vs_native` is the median ratio."""
+    runs: dict[str, list[dict]] = {m: [] for m in modes}
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(repeat):
+            for mode in modes:
+                cfg = configure(config, mode)
+                cfg.server.autostart = False
+                start, end, proc = run_cli(write_config(cfg, Path(tmp) / f"{mode}.yaml", api_base=api_base), timeout)
+                try:
+                    calls = [c["name"] for c in json.loads(proc.stdout).get("tool_calls", []) if not c.get("error")]
+                except ValueError:
+                    calls = []
+                runs[mode].append({"returncode": proc.returncode, "exit_s": round(end - start, 4),
+                                   "called": calls[:1] == ["RenewInstance"]})
+    summary = {m: {"exit_s": median([r["exit_s"] for r in rs]),
+                   "correct": f"{sum(r['called'] for r in rs)}/{len(rs)}",
+                   "failures": sum(r["returncode"] != 0 for r in rs)} for m, rs in runs.items()}
+    if "native" in summary:
+        for s in summary.values():
+            s["vs_native"] = round(s["exit_s"] / summary["native"]["exit_s"], 3)
     return {"modes": summary, "runs": runs}
 
 

@@ -13,7 +13,7 @@ from scripted_server import ScriptedServer
 from bench.__main__ import main
 from bench.plot import plot
 from bench.speed import run_speed
-from bench.startup import cli_startup
+from bench.startup import cli_startup, warm_cli
 from localagent.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,3 +93,13 @@ def test_cli_startup_against_the_stub(tmp_path):
     native = out["modes"]["native"]
     assert native["failures"] == 0, out["runs"]
     assert 0 < native["first_request_s"] <= native["first_chat_s"] <= native["exit_s"]
+
+
+def test_warm_cli_against_a_scripted_server(tmp_path):
+    ecs = 'Action: RenewInstance\nAction Input: {"instance_id": "i-rj90a7e840y5cde", "period": "22"}'
+    with ScriptedServer([ecs, "Answer: 已续费22个月。", "Answer: 我不调用工具。"]) as server:
+        config = load_config(config_for(tmp_path, server.api_base))
+        out = warm_cli(config, server.api_base, ["native", "native-unconstrained"], repeat=1)
+    native, other = out["modes"]["native"], out["modes"]["native-unconstrained"]
+    assert (native["correct"], native["failures"], native["vs_native"]) == ("1/1", 0, 1.0)
+    assert (other["correct"], other["failures"]) == ("0/1", 0) and other["vs_native"] > 0
