@@ -14,6 +14,10 @@ from scripted_server import ScriptedServer
 from test_cli import CALL, ROOT, cli, cli_env, config_file, data_dir
 
 PROMPT = "› "
+# prompt_toolkit turns on bracketed paste only after it has put the terminal in raw mode, so this
+# marks a prompt that is ready for keys. The "› " alone may be the final redraw of the previous,
+# finished prompt: a Ctrl-D sent then reaches a terminal still in line mode and is lost.
+READY = "\x1b[?2004h"
 UP = "\x1b[A"
 
 
@@ -23,8 +27,13 @@ def spawn(tmp_path: Path, *args: str) -> pexpect.spawn:
     child = pexpect.spawn(sys.executable, [str(ROOT / "agent_demo.py"), *args], cwd=str(tmp_path), env=env,
                           encoding="utf-8", timeout=20, dimensions=(50, 160), preexec_fn=terminal_signals)
     child.logfile_read = (tmp_path / "terminal.log").open("w", encoding="utf-8")
-    child.expect_exact(PROMPT)
+    expect_prompt(child)
     return child
+
+
+def expect_prompt(child: pexpect.spawn) -> None:
+    child.expect_exact(READY)
+    child.expect_exact(PROMPT)
 
 
 def terminal_signals() -> None:
@@ -59,49 +68,49 @@ def test_a_conversation_with_a_tool_call_memory_commands_and_exit(tmp_path):
         child.expect_exact("Calculator")  # the tool panel
         child.expect_exact("6*7 = 42")
         child.expect_exact("6*7 is 42.")
-        child.expect_exact(PROMPT)
+        expect_prompt(child)
 
         child.sendline("what did I ask?")  # multi-turn memory: the first exchange is in the request
         child.expect_exact("You asked about 6*7.")
-        child.expect_exact(PROMPT)
+        expect_prompt(child)
         assert user_messages(server.chat_requests()[2])[:2] == ["what is 6*7?", "what did I ask?"]
 
         child.sendline("/tools")
         for name in ("side effect", "Calculator", "instance_id*: string", "RenewInstance"):
             child.expect_exact(name)
-        child.expect_exact(PROMPT)
+        expect_prompt(child)
 
         child.send(UP)  # history: the previous line comes back, and Enter runs it again
         child.send("\r")
         child.expect_exact("RenewInstance")
-        child.expect_exact(PROMPT)
+        expect_prompt(child)
 
         child.sendline("/reset")
         child.expect_exact("conversation cleared")
-        child.expect_exact(PROMPT)
+        expect_prompt(child)
         child.sendline("hello again")
         child.expect_exact("fresh start")
-        child.expect_exact(PROMPT)
+        expect_prompt(child)
         assert user_messages(server.chat_requests()[-1]) == ["hello again"]
 
         child.sendline("/stats")
         child.expect_exact("last answer")
         child.expect_exact("session")
         child.expect_exact("3 question(s)")
-        child.expect_exact(PROMPT)
+        expect_prompt(child)
         child.sendline("/config")
         child.expect_exact("api_key")
         child.expect_exact("********")
-        child.expect_exact(PROMPT)
+        expect_prompt(child)
         child.sendline("/nope")
         child.expect_exact("unknown command /nope")
-        child.expect_exact(PROMPT)
+        expect_prompt(child)
         child.sendline(f"/save {tmp_path / 'config.yaml' / 'x.jsonl'}")  # not a directory: one line
         child.expect_exact("error:")
-        child.expect_exact(PROMPT)
+        expect_prompt(child)
         child.sendline(f"/save {tmp_path / 'saved.jsonl'}")
         child.expect_exact("saved 2 message(s)")
-        child.expect_exact(PROMPT)
+        expect_prompt(child)
         child.sendline("/exit")
         assert finish(child) == 0
     log = (tmp_path / "terminal.log").read_text(encoding="utf-8")
@@ -126,13 +135,13 @@ def test_ctrl_c_stops_a_slow_answer_and_ctrl_d_exits(tmp_path):
         time.sleep(0.5)  # a person's Ctrl-C comes well after Enter
         child.sendcontrol("c")
         child.expect_exact("interrupted")
-        child.expect_exact(PROMPT)
+        expect_prompt(child)
         assert time.monotonic() - started < 15
         child.sendline("and now?")  # the chat goes on
         child.expect_exact("quick")
-        child.expect_exact(PROMPT)
+        expect_prompt(child)
         child.sendcontrol("c")  # at the prompt: just a fresh line
-        child.expect_exact(PROMPT)
+        expect_prompt(child)
         child.sendcontrol("d")
         assert finish(child) == 0
     assert "never shown" not in (tmp_path / "terminal.log").read_text(encoding="utf-8")
@@ -148,7 +157,7 @@ def test_history_persists_between_sessions(tmp_path):
         child = spawn(tmp_path, "-c", config)
         child.sendline("/help")
         child.expect_exact("/save FILE")
-        child.expect_exact(PROMPT)
+        expect_prompt(child)
         child.sendline("/exit")
         assert finish(child) == 0
         assert "/help" in (data_dir(tmp_path) / "history").read_text()
@@ -156,7 +165,7 @@ def test_history_persists_between_sessions(tmp_path):
         child.send(UP + UP)  # the line before the earlier session's last (/exit): /help, run again
         child.send("\r")
         child.expect_exact("/save FILE")
-        child.expect_exact(PROMPT)
+        expect_prompt(child)
         child.sendcontrol("d")
         assert finish(child) == 0
 
@@ -170,13 +179,13 @@ def test_a_side_effecting_tool_asks_first(tmp_path):
         child.sendline("y")
         child.expect_exact("Renewed")
         child.expect_exact("renewed")
-        child.expect_exact(PROMPT)
+        expect_prompt(child)
         child.sendline("renew i-abc123 for 3 months again")
         child.expect_exact("changes real resources")
         child.sendline("n")
         child.expect_exact("declined")
         child.expect_exact("not renewed")
-        child.expect_exact(PROMPT)
+        expect_prompt(child)
         child.sendline("/exit")
         assert finish(child) == 0
     assert not (data_dir(tmp_path) / "transcripts").exists()

@@ -14,7 +14,7 @@ from localagent.transcript import (Transcript, TranscriptError, append_line, loa
                                    save_conversation)
 from scripted_server import ScriptedServer
 from test_cli import cli, config_file, data_dir
-from test_repl import PROMPT, spawn
+from test_repl import expect_prompt, spawn
 
 
 def lines(path) -> list[dict]:
@@ -28,7 +28,7 @@ def test_the_transcript_survives_a_killed_process(tmp_path):
         child = spawn(tmp_path, "-c", str(config_file(tmp_path, server.api_base)), "--transcript", str(path))
         child.sendline("what is the answer?")
         child.expect_exact("the answer is 42")
-        child.expect_exact(PROMPT)
+        expect_prompt(child)
         child.sendline("and the question?")  # killed while this one is being answered
         child.expect_exact("thinking")
         os.kill(child.pid, signal.SIGKILL)
@@ -77,7 +77,7 @@ def test_resume_in_the_chat_and_a_missing_file(tmp_path):
         child = spawn(tmp_path, "-c", config, "--resume", str(saved))
         child.sendline("who am I?")
         child.expect_exact("You are Ada.")
-        child.expect_exact(PROMPT)
+        expect_prompt(child)
         child.sendcontrol("d")
         child.expect(pexpect.EOF)
         assert [m["content"] for m in server.chat_requests()[0]["messages"][1:]] == [
