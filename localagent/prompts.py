@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 
 from .tools import Toolbox
 
@@ -49,6 +50,11 @@ def _brief(schema: dict, required: bool) -> str:
     if schema.get("description"):
         parts.append(schema["description"])
     return ", ".join(parts)
+
+
+def dated(instruction: str, today: date) -> str:
+    """The instruction with today's date, so that "tomorrow" or "next Friday" mean a day."""
+    return f"{instruction}\nToday is {today.isoformat()} ({today.strftime('%A')})."
 
 
 def react_system_prompt(instruction: str, toolbox: Toolbox) -> str:

@@ -25,8 +25,6 @@ from pydantic import ConfigDict, create_model
 
 from .errors import ToolLoadError
 
-# Parameter names whose values the user must supply (ids, phone numbers, ...): see grounding.
-_IDENTIFIER_NAME = re.compile(r"(^|_)(id|ids|phone|phone_number|email|account|order_no)$", re.I)
 
 
 class ToolArgumentError(ValueError):
@@ -40,6 +38,8 @@ class Tool:
     parameters: dict[str, Any]  # JSON Schema of the arguments object
     run: Callable[[dict[str, Any]], Any] | None = None  # None: schema only
     side_effect: bool = False
+    # Checked strictly even where grounding would let a value pass (booleans); every other
+    # value is checked anyway (see grounding.py). From `grounded_params` or `x-grounded: true`.
     grounded_params: set[str] = field(default_factory=set)
 
     def openai_schema(self) -> dict[str, Any]:
@@ -141,11 +141,7 @@ def coerce(value: Any, schema: dict[str, Any], where: str) -> Any:
 def _grounded(parameters: dict[str, Any], explicit: Any = None) -> set[str]:
     if explicit is not None:
         return set(explicit)
-    props = parameters.get("properties", {})
-    marked = {k for k, s in props.items() if s.get("x-grounded")}
-    guessed = {k for k, s in props.items() if s.get("type") == "string" and _IDENTIFIER_NAME.search(k)
-               and "x-grounded" not in s}
-    return marked | guessed
+    return {k for k, s in parameters.get("properties", {}).items() if s.get("x-grounded") is True}
 
 
 _MS_TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean",

@@ -257,19 +257,18 @@ def test_an_id_an_earlier_tool_returned_counts_as_given(v, toolbox, deploy_log):
 
 @variants([NATIVE_LLAMACPP, NATIVE_OTHER, ROLEPLAY])
 def test_an_id_the_model_invented_earlier_stays_refused(v, toolbox, deploy_log):
-    """The earlier refusal is in memory (Action Input and error observation): that must not make
+    """The earlier refusal is in memory (Action Input and the agent's question): that must not make
     the invented id count as given when the model tries it again."""
     made_up = "i-bp1made0up0id"
-    refused = (f"not executed: instance_id={made_up!r} was not given by the user. "
-               "Ask the user for the instance_id instead of guessing it.")
     history = [{"role": "user", "content": "请把 v2 部署到我的实例上"},
                {"role": "assistant", "content": f'Action: Deploy\nAction Input: {{"instance_id": "{made_up}", '
-                                                f'"version": "v2"}}\nObservation: Error: {refused}\n'
-                                                f"Final Answer: 是 {made_up} 吗？"}]
-    with ScriptedServer([v.call("Deploy", {"instance_id": made_up, "version": "v2"}), v.answer("请提供实例ID。")],
+                                                f'"version": "v2"}}\nFinal Answer: 是 {made_up} 吗？'}]
+    with ScriptedServer([v.call("Deploy", {"instance_id": made_up, "version": "v2"}), v.answer("不该问到这里。")],
                         owned_by=v.server) as server:
         result = make_engine(v, server.api_base, toolbox).run("对，就是生产环境那台", history=history)
-    assert result.tool_calls[0].error == refused and not deploy_log.exists()
+    [record] = result.tool_calls
+    assert (record.status, record.missing) == ("refused", ["instance_id"]) and not deploy_log.exists()
+    assert result.answer == "要继续，我还需要您告诉我：the instance。请提供后我再为您处理。"
 
 
 def test_history_evidence_is_what_users_said_and_tools_returned():
@@ -468,7 +467,8 @@ def test_missing_required_argument_then_repaired_call(v, toolbox):
 
 @variants(ALL)
 def test_a_tool_that_raises_becomes_an_error_observation(v, toolbox):
-    result, free = run(v, [v.call("Explode", {"reason": "test"}), v.answer("工具出错了。")], toolbox)
+    result, free = run(v, [v.call("Explode", {"reason": "test"}), v.answer("工具出错了。")], toolbox,
+                       question="run Explode with the reason test")
     assert (result.stopped, result.answer, result.error) == ("answer", "工具出错了。", None)
     [record] = result.tool_calls
     assert record.error == "Explode failed: RuntimeError: disk on fire (test)"
@@ -551,23 +551,38 @@ def test_loop_guard_runs_the_same_call_once(v, toolbox, deploy_log):
     assert deploy_log.read_text(encoding="utf-8") == f"{INSTANCE} v2\n"  # executed once
     first, again = result.tool_calls
     assert first.error is None and first.result == f"deployed v2 to {INSTANCE}"
-    assert again.error == ("not executed again: this exact call was already made; its result was: "
+    assert (again.status, again.repeats) == ("repeated", 1)
+    assert again.error == ("not executed again: this call repeats call 1 of this question, whose result was: "
                            f"deployed v2 to {INSTANCE}")
     assert f"Error: {again.error}" in observations(v, free[2])
 
 
 @variants(ALL)
 def test_grounding_refuses_an_id_the_user_never_gave(v, toolbox, deploy_log):
-    question = "请把 v2 部署到我的实例上"
+    """The agent asks for the value itself, in the user's language, naming it in plain words: the
+    model never reads the refusal, so the user never reads internal text."""
     made_up = "i-bp1made0up0id"
-    result, free = run(v, [v.call("Deploy", {"instance_id": made_up, "version": "v2"}),
-                           v.answer("请提供实例ID。")], toolbox, question=question)
-    assert (result.stopped, result.answer) == ("answer", "请提供实例ID。")
-    [record] = result.tool_calls
-    assert record.result is None and not deploy_log.exists()
-    assert record.error == (f"not executed: instance_id={made_up!r} was not given by the user. "
-                            "Ask the user for the instance_id instead of guessing it.")
-    assert f"Error: {record.error}" in observations(v, free[1])
+    for question, asked in [("请把 v2 部署到我的实例上", "要继续，我还需要您告诉我：the instance。请提供后我再为您处理。"),
+                            ("Please deploy v2 to my instance", "To do that I need the instance from you. Could you tell me?")]:
+        result, free = run(v, [v.call("Deploy", {"instance_id": made_up, "version": "v2"}),
+                               v.answer("unused")], toolbox, question=question)
+        assert (result.stopped, result.answer) == ("answer", asked)
+        assert len(free) == 1  # no second request: the question ends with the agent's own
+        [record] = result.tool_calls
+        assert (record.status, record.missing, record.result) == ("refused", ["instance_id"], None)
+        assert not deploy_log.exists()
+
+
+@variants([NATIVE_LLAMACPP, ROLEPLAY])
+def test_grounding_ignores_case_and_refuses_a_changed_value(v, toolbox, deploy_log):
+    """A value the user gave in other case runs; the same call with a value changed does not."""
+    question = f"请把 V2 部署到实例 {INSTANCE.upper()}，两台就行"
+    result, _ = run(v, [v.call("Deploy", {"instance_id": INSTANCE, "version": "v2"}), v.answer("好了。")],
+                    toolbox, question=question)
+    assert result.tool_calls[0].status == "ran" and deploy_log.read_text() == f"{INSTANCE} v2\n"
+    result, _ = run(v, [v.call("Deploy", {"instance_id": INSTANCE, "version": "v3"}), v.answer("unused")],
+                    toolbox, question=question)
+    assert (result.tool_calls[0].status, result.tool_calls[0].missing) == ("refused", ["version"])
 
 
 @variants(ALL)
@@ -596,9 +611,10 @@ def test_dry_run_runs_no_side_effect(v, toolbox, deploy_log):
 
     result, free = run(v, [v.call("Deploy", {"instance_id": INSTANCE, "version": "v2"}), v.answer("已部署。")],
                        toolbox, question=f"部署 v2 到 {INSTANCE}", approve=approve, dry_run=True)
-    assert (result.stopped, result.answer) == ("answer", "已部署。")
+    assert (result.stopped, result.answer) == ("answer", "已部署。\n\n（试运行：没有真正执行任何工具，以上不是工具返回的真实结果。）")
     [record] = result.tool_calls
-    assert record.error is None and record.result == DRY_RUN_RESULT and not deploy_log.exists()
+    assert (record.status, record.error, record.result) == ("dry_run", None, DRY_RUN_RESULT)
+    assert not deploy_log.exists()
     assert DRY_RUN_RESULT in observations(v, free[1])
 
 

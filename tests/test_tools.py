@@ -6,7 +6,7 @@ import pytest
 
 from localagent.constrain import KINDS, MAX_STRING, Constraint, arguments_schema, json_schema_format, llguidance_grammar
 from localagent.errors import ToolLoadError
-from localagent.tools import Tool, ToolArgumentError, Toolbox, coerce, load_source
+from localagent.tools import Tool, ToolArgumentError, Toolbox, coerce, from_openai_json, load_source
 
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,10 +54,14 @@ def test_project_tools_schemas(project):
         assert project.get(name).description, name
 
 
-def test_project_tools_grounded_ids(project):
-    assert project.get("RenewInstance").grounded_params == {"instance_id"}
-    assert project.get("StopInstance").grounded_params == {"instance_id"}
-    assert project.get("Calculator").grounded_params == set()
+def test_strict_grounding_only_where_a_tool_asks_for_it(project, tmp_path):
+    # every value is checked (grounding.py); grounded_params / x-grounded: true only make a
+    # check strict where it would be lenient (booleans)
+    assert all(not project.get(n).grounded_params for n in project.names())
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps([{"name": "Wipe", "parameters": {"type": "object", "properties": {
+        "confirm": {"type": "boolean", "x-grounded": True}, "disk": {"type": "string"}}}}]))
+    assert from_openai_json(path)[0].grounded_params == {"confirm"}
 
 
 def test_project_tools_openai_schema(project):
@@ -138,7 +142,6 @@ def test_typed_function_schema():
     assert props["limit"] == {"type": "integer", "default": 10, "description": "at most this many"}
     assert props["include_items"]["type"] == "boolean"
     assert "description" not in props["include_items"]
-    assert tool.grounded_params == {"customer_id"}
 
 
 def test_sphinx_docstring_and_tool_name():

@@ -91,7 +91,7 @@ def test_resume_in_the_chat_and_a_missing_file(tmp_path):
 
 def test_load_history_reads_every_format_and_skips_what_it_cannot(tmp_path):
     path = tmp_path / "mixed.jsonl"
-    answered = RunResult(answer="A1", turns=1, tool_calls=[ToolCallRecord("Calculator", {"expression": "1"}, "1")])
+    answered = RunResult(answer="A1", turns=1, tool_calls=[ToolCallRecord("Calculator", {"expression": "1"}, result="1")])
     transcript = Transcript(path)
     transcript.add("Q0", RunResult(answer="forgotten"))
     transcript.reset()

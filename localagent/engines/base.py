@@ -6,6 +6,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 Stopped = Literal["answer", "max_turns", "error", "interrupted"]
+# What came of a call: it ran (or would have, in a dry run), it ran and failed, or it never ran.
+CallStatus = Literal["ran", "dry_run", "failed", "timed_out", "invalid", "unknown_tool", "refused",
+                     "repeated", "not_approved"]
+EXECUTED: frozenset[str] = frozenset({"ran", "dry_run", "failed", "timed_out"})
 
 
 @dataclass
@@ -14,8 +18,15 @@ class ToolCallRecord:
 
     name: str
     arguments: dict[str, Any]
+    status: CallStatus = "ran"
     result: str | None = None
-    error: str | None = None
+    error: str | None = None  # why it did not run or failed, as the model reads it
+    missing: list[str] = field(default_factory=list)  # refused: the values the user did not give
+    repeats: int | None = None  # repeated: the number (from 1) of the earlier call of the question
+
+    @property
+    def executed(self) -> bool:
+        return self.status in EXECUTED
 
 
 @dataclass

@@ -9,10 +9,14 @@ import json
 import re
 from typing import Any, Callable, Protocol
 
+from .. import grounding
+from ..grounding import Evidence, normalise
+from ..replies import Language, ask_for, dry_run_notice, value_name
 from ..tools import Tool, ToolArgumentError, Toolbox
-from .base import ToolCallRecord
+from .base import CallStatus, ToolCallRecord
 
-DRY_RUN_RESULT = '{"status": "ok"}'
+# What the model reads for a call that a dry run did not make: no result it could report.
+DRY_RUN_RESULT = '{"dry_run": true, "note": "not executed (dry run): there is no result to report"}'
 _STEPS = r"Action|Action Input|Observation|Answer|Final Answer|Thought"
 _CONTROL_LINE = re.compile(rf"^(\s*)({_STEPS})(\s*[:：])", re.M | re.I)
 # One observation in a remembered ReAct trace: up to the next step line (tool output cannot
@@ -44,10 +48,6 @@ def history_evidence(history: list[dict[str, Any]]) -> list[str]:
     return evidence
 
 
-def _normalise(text: str) -> str:
-    return re.sub(r"\s+", "", text).lower()
-
-
 class CallRunner:
     """Validates, grounds, de-duplicates, confirms and runs the calls of one question."""
 
@@ -55,61 +55,89 @@ class CallRunner:
                  grounding: bool = True, max_observation_chars: int = 2000):
         self.toolbox, self.approve, self.dry_run = toolbox, approve, dry_run
         self.grounding, self.max_chars = grounding, max_observation_chars
-        self.seen: dict[str, ToolCallRecord] = {}  # loop guard, per question
+        self.seen: dict[str, tuple[int, ToolCallRecord]] = {}  # loop guard, per question: (number, call)
+        self.calls = 0  # calls asked for in this question, numbered from 1
 
-    def run(self, name: str, arguments: Any, context: str, parse_error: str | None = None,
+    def run(self, name: str, arguments: Any, evidence: Evidence, parse_error: str | None = None,
             on_start: Callable[[ToolCallRecord], None] | None = None) -> ToolCallRecord:
+        self.calls += 1
         record = ToolCallRecord(name=name, arguments=arguments if isinstance(arguments, dict)
                                 else {"_raw": str(arguments)})
         tool = self.toolbox.get(name)
         if tool is None:
-            record.error = f"unknown tool {name!r}; the tools are: {', '.join(self.toolbox.names())}"
-            return record
+            return _fail(record, "unknown_tool",
+                         f"unknown tool {name!r}; the tools are: {', '.join(self.toolbox.names())}")
         record.name = tool.name
         if parse_error:
-            record.error = f"invalid arguments for {tool.name}: {parse_error}"
-            return record
+            return _fail(record, "invalid", f"invalid arguments for {tool.name}: {parse_error}")
         try:
             args = tool.validate(arguments)
         except ToolArgumentError as e:
-            record.error = f"invalid arguments for {tool.name}: {e}. Parameters: {_params_hint(tool)}"
-            return record
+            return _fail(record, "invalid", f"invalid arguments for {tool.name}: {e}. Parameters: {_params_hint(tool)}")
         record.arguments = args
-        if self.grounding and (missing := self._ungrounded(tool, args, context)):
-            record.error = (f"not executed: {missing[0]}={args[missing[0]]!r} was not given by the user. "
-                            f"Ask the user for the {missing[0]} instead of guessing it.")
-            return record
-        key = f"{tool.name}:{json.dumps(args, sort_keys=True, ensure_ascii=False)}"
+        if self.grounding:
+            required = set(tool.parameters.get("required", []))
+            ungiven = grounding.ungiven(args, tool.parameters, evidence, tool.grounded_params)
+            # An optional value nobody gave is left to the tool's default; a required one is asked for.
+            record.arguments = args = {k: v for k, v in args.items() if k in required or k not in ungiven}
+            if missing := [k for k in ungiven if k in required]:
+                record.missing = missing
+                return _fail(record, "refused", f"not executed: {', '.join(missing)} not given by the user")
+        key = _call_key(tool.name, args)
         if key in self.seen:
-            earlier = self.seen[key]
-            record.result = earlier.result
-            record.error = ("not executed again: this exact call was already made; its result was: "
-                            f"{earlier.result if earlier.error is None else earlier.error}")
-            return record
+            number, earlier = self.seen[key]
+            record.result, record.repeats = earlier.result, number
+            return _fail(record, "repeated", f"not executed again: this call repeats call {number} of this "
+                         f"question, whose result was: {earlier.error or earlier.result}")
         if on_start:
             on_start(record)
         refusal = self.approve(tool, args) if tool.side_effect and not self.dry_run else None
         if refusal:
-            record.error = refusal
+            _fail(record, "not_approved", refusal)
         elif self.dry_run or tool.run is None:
-            record.result = DRY_RUN_RESULT
+            record.status, record.result = "dry_run", DRY_RUN_RESULT
         else:
             try:
                 record.result = self._truncate(tool.call(args))
             except Exception as e:  # a tool's bug must not end the conversation
-                record.error = f"{tool.name} failed: {type(e).__name__}: {e}"
-        self.seen[key] = record
+                _fail(record, "failed", f"{tool.name} failed: {type(e).__name__}: {e}")
+        self.seen[key] = (self.calls, record)
         return record
-
-    def _ungrounded(self, tool: Tool, args: dict[str, Any], context: str) -> list[str]:
-        haystack = _normalise(context)
-        return [p for p in sorted(tool.grounded_params)
-                if isinstance(args.get(p), str) and args[p] and _normalise(args[p]) not in haystack]
 
     def _truncate(self, text: str) -> str:
         if len(text) <= self.max_chars:
             return text
         return f"{text[:self.max_chars]}\n[truncated: {len(text) - self.max_chars} more characters]"
+
+
+def ask_for_missing(record: ToolCallRecord, toolbox: Toolbox, language: Language) -> str:
+    """The agent's own question for the values a refused call lacked, in the user's language."""
+    tool = toolbox.get(record.name)
+    props = tool.parameters.get("properties", {}) if tool else {}
+    return ask_for([value_name(k, props.get(k, {})) for k in record.missing], language)
+
+
+def with_dry_run_notice(answer: str, records: list[ToolCallRecord], language: Language) -> str:
+    """A dry run's answer says that nothing ran: the model may still word it as done."""
+    if not any(r.status == "dry_run" for r in records):
+        return answer
+    return f"{answer}\n\n{dry_run_notice(language)}".strip()
+
+
+def _fail(record: ToolCallRecord, status: CallStatus, error: str) -> ToolCallRecord:
+    record.status, record.error = status, error
+    return record
+
+
+def _call_key(name: str, args: dict[str, Any]) -> str:
+    """Calls that differ only in case, width or spacing of their values are the same call."""
+    def norm(value: Any) -> Any:
+        if isinstance(value, str):
+            return normalise(value)
+        if isinstance(value, dict):
+            return {k: norm(v) for k, v in value.items()}
+        return [norm(v) for v in value] if isinstance(value, list) else value
+    return f"{name.lower()}:{json.dumps(norm(args), sort_keys=True, ensure_ascii=False)}"
 
 
 def observation_text(record: ToolCallRecord) -> str:

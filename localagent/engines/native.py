@@ -13,18 +13,22 @@ the arguments it writes are always valid JSON of the right shape.
 from __future__ import annotations
 
 import time
+from datetime import date
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import AgentConfig
 from ..constrain import KINDS, Constraint, arguments_schema
 from ..errors import AgentError, EndpointError
+from ..grounding import Evidence
+from ..replies import Language, conversation_language
 from ..llm import LLMClient, Reply
 from ..parsing import ParsedCall, last_action_start, loads_lenient, parse_reply
-from ..prompts import observation_message, react_system_prompt
+from ..prompts import dated, observation_message, react_system_prompt
 from ..tools import Tool, ToolArgumentError, Toolbox
 from .base import Events, RunResult, Stopwatch, ToolCallRecord, max_turns_answer
-from .execution import Approver, CallRunner, approve_all, history_evidence, observation_text
+from .execution import (Approver, CallRunner, approve_all, ask_for_missing, history_evidence,
+                        observation_text, with_dry_run_notice)
 
 _ACTION_INPUT = "Action Input:"
 _OBSERVATION_STOPS = ["Observation:", "\nObservation"]
@@ -40,6 +44,8 @@ class _Question:
     scratchpad: str = ""  # ReAct steps so far, continued by the server (prefill)
     trace: list[str] = field(default_factory=list)  # every ReAct step of the question, for memory
     evidence: list[str] = field(default_factory=list)  # what the user said and tools returned
+    language: Language = "en"  # the user's: what the agent itself says is written in it
+    today: date = field(default_factory=date.today)  # relative dates are resolved against it
 
 
 class NativeEngine:
@@ -53,33 +59,42 @@ class NativeEngine:
         self.constraint = self.prefill if constrained else None
         self.approve, self.dry_run, self.events = approve, dry_run, events or Events()
 
-    def system_prompt(self) -> str:
+    def system_prompt(self, today: date | None = None) -> str:
+        instruction = dated(self.agent.instruction, today or date.today())
         if self.function_calling:
-            return self.agent.instruction
-        return react_system_prompt(self.agent.instruction, self.toolbox)
+            return instruction
+        return react_system_prompt(instruction, self.toolbox)
 
     def run(self, question: str, history: list[dict[str, Any]] | None = None) -> RunResult:
         started = time.perf_counter()
         history = history or []
+        today = date.today()
         q = _Question(
-            messages=[{"role": "system", "content": self.system_prompt()}, *history,
+            messages=[{"role": "system", "content": self.system_prompt(today)}, *history,
                       {"role": "user", "content": question}],
             result=RunResult(),
             runner=CallRunner(self.toolbox, approve=self.approve, dry_run=self.dry_run,
                               grounding=self.agent.grounding,
                               max_observation_chars=self.agent.max_observation_chars),
-            evidence=history_evidence(history) + [question])
+            evidence=history_evidence(history) + [question],
+            language=conversation_language(question, history), today=today)
         try:
             for turn in range(1, self.agent.max_turns + 1):
                 q.result.turns = turn
                 self.events.on_turn(turn)
                 calls, answer = self._fc_turn(q) if self.function_calling else self._react_turn(q)
                 if not calls:
-                    q.result.answer, q.result.stopped = answer, "answer"
+                    q.result.answer = with_dry_run_notice(answer, q.result.tool_calls, q.language)
+                    q.result.stopped = "answer"
                     q.result.trace = "\n".join(q.trace) if not self.function_calling else ""
                     break
-                records = [self._run_call(q, call) for call in calls]
-                self._add_observations(q, calls, records)
+                records = self._run_calls(q, calls)
+                if refused := next((r for r in records if r.status == "refused"), None):
+                    # The agent asks for what is missing itself; the model never reads the refusal.
+                    q.result.answer = ask_for_missing(refused, self.toolbox, q.language)
+                    q.result.stopped, q.result.trace = "answer", f"Final Answer: {q.result.answer}"
+                    break
+                self._add_observations(q, calls[:len(records)], records)
             else:
                 q.result.stopped = "max_turns"
                 q.result.answer = max_turns_answer(self.agent.max_turns, q.result.tool_calls)
@@ -180,10 +195,19 @@ class NativeEngine:
 
     # --- tools ----------------------------------------------------------------------------
 
+    def _run_calls(self, q: _Question, calls: list[ParsedCall]) -> list[ToolCallRecord]:
+        """The calls of one reply in order, up to one that is refused for a value not given."""
+        records = []
+        for call in calls:
+            records.append(self._run_call(q, call))
+            if records[-1].status == "refused":
+                break
+        return records
+
     def _run_call(self, q: _Question, call: ParsedCall) -> ToolCallRecord:
         with Stopwatch(q.result.timings, "tools_s"):
-            record = q.runner.run(call.name, call.arguments, "\n".join(q.evidence), parse_error=call.error,
-                                  on_start=self.events.on_tool_start)
+            record = q.runner.run(call.name, call.arguments, Evidence(tuple(q.evidence), q.today),
+                                  parse_error=call.error, on_start=self.events.on_tool_start)
         q.result.tool_calls.append(record)
         if record.result and not record.error:
             q.evidence.append(record.result)  # ids a tool returned may be used in later calls

@@ -13,6 +13,7 @@ import io
 import os
 import re
 import time
+from datetime import date
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -22,8 +23,12 @@ from ..errors import AgentError
 from ..llm import _message, _reason
 from ..parsing import loads_lenient
 from ..tools import Tool, Toolbox
-from .base import Events, RunResult, Stopwatch
-from .execution import Approver, CallRunner, approve_all, history_evidence, observation_text
+from ..grounding import Evidence
+from ..prompts import dated
+from ..replies import conversation_language
+from .base import Events, RunResult, Stopwatch, ToolCallRecord
+from .execution import (Approver, CallRunner, approve_all, ask_for_missing, history_evidence,
+                        observation_text, with_dry_run_notice)
 
 LLM_NAME = "localagent-openai"  # the model_server name our LLM class is registered under
 _ANSWER = re.compile(r"^[ \t*]*(?:Final[ \t]+)?Answer[ \t*]*[:：]", re.M | re.I)
@@ -32,6 +37,13 @@ _ACTION_LINE = re.compile(r"^[ \t*]*Action(?:[ \t]*Input)?[ \t*]*[:：].*$\n?", 
 
 class _TurnLimit(Exception):
     """The LLM was asked for one turn more than agent.max_turns allows."""
+
+
+class _AskUser(Exception):
+    """A call was refused for values the user did not give: the agent asks for them itself."""
+
+    def __init__(self, record: ToolCallRecord):
+        self.record = record
 
 
 @dataclass
@@ -43,6 +55,7 @@ class _State:
     events: Events
     max_turns: int
     context: list[str]  # what the user said and the tools returned: grounding looks here
+    today: date = field(default_factory=date.today)
     reply: str = ""  # the text of the latest LLM reply
     pending: dict | None = field(default=None, repr=False)  # function calling: the calls awaiting their results
     observations: list[str] = field(default_factory=list)  # one per call of the latest reply
@@ -62,13 +75,16 @@ class _State:
             except ValueError as e:
                 parse_error = f"Action Input is not a JSON object ({e})"
         with Stopwatch(self.result.timings, "tools_s"):
-            record = self.runner.run(name.strip(), arguments, "\n".join(self.context), parse_error=parse_error,
-                                     on_start=self.events.on_tool_start)
+            record = self.runner.run(name.strip(), arguments, Evidence(tuple(self.context), self.today),
+                                     parse_error=parse_error, on_start=self.events.on_tool_start)
         self.result.tool_calls.append(record)
+        if record.status == "refused":
+            raise _AskUser(record)
         self.called_in = self.result.turns
         self.events.on_tool_end(record)
         text = observation_text(record)
-        self.context.append(text)
+        if record.executed and record.result:
+            self.context.append(record.result)  # ids a tool returned may be used in later calls
         self.observations.append(text)
         return text
 
@@ -290,14 +306,15 @@ class RolePlayEngine:
                                       max_observation_chars=self.agent.max_observation_chars),
                    self.events, self.agent.max_turns,
                    context=history_evidence(history) + [question])
+        language = conversation_language(question, history)
         cfg = self.llm_config
         llm = self.ms.LLM(cfg.model, LLM_NAME, api_base=self.api_base, api_key=cfg.api_key.get_secret_value(),
                           timeout=cfg.timeout, max_retries=cfg.max_retries,
                           generate_cfg={"temperature": cfg.temperature, "max_tokens": cfg.max_tokens},
                           is_chat=True, is_function_call=cfg.is_function_call)
         llm.state = state
-        agent = self.ms.RolePlay([self.ms.Tool(t, state) for t in self.toolbox.tools.values()], state,
-                                 llm=llm, instruction=self.agent.instruction, stream=self.events.streams)
+        agent = self.ms.RolePlay([self.ms.Tool(t, state) for t in self.toolbox.tools.values()], state, llm=llm,
+                                 instruction=dated(self.agent.instruction, state.today), stream=self.events.streams)
         steps: list[str] = []  # what RolePlay yields in ReAct mode: the model's text and the observations
         try:
             for chunk in agent.run(question, history=history):
@@ -305,8 +322,12 @@ class RolePlayEngine:
                     steps.append(chunk)  # the LLM streams the text deltas to events.on_text itself
             if result.tool_calls and state.called_in == result.turns:
                 raise _TurnLimit  # RolePlay's own limit (10 turns) ended it after a call, without an answer
-            result.answer, result.stopped = _answer(state.reply), "answer"
+            result.answer = with_dry_run_notice(_answer(state.reply), result.tool_calls, language)
+            result.stopped = "answer"
             result.trace = "" if cfg.is_function_call else "".join(steps).strip()
+        except _AskUser as ask:
+            result.answer, result.stopped = ask_for_missing(ask.record, self.toolbox, language), "answer"
+            result.trace = "" if cfg.is_function_call else f"Final Answer: {result.answer}"
         except _TurnLimit:
             last = result.tool_calls[-1] if result.tool_calls else None
             result.stopped = "max_turns"

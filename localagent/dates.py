@@ -1,0 +1,115 @@
+"""Dates and times as people write them, relative ones resolved against today.
+
+`dates_in` / `times_in` read what a text mentions (digits already include Chinese numerals, see
+numerals.chinese_to_digits); `parse_when` reads a tool argument such as "2026-12-05T19:00".
+Where a phrase is ambiguous ("Friday", "周五", "12/5", "7点") every reading is kept: the question
+is only whether the user gave a value, not which one the model should pick.
+"""
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+
+_MONTHS = "jan feb mar apr may jun jul aug sep oct nov dec".split()
+_MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
+_DAY = r"(\d{1,2})(?:st|nd|rd|th)?"
+_WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+_RELATIVE = {"大后天": 3, "后天": 2, "明天": 1, "明日": 1, "明晚": 1, "明早": 1, "今天": 0, "今日": 0,
+             "今晚": 0, "今早": 0, "昨天": -1, "前天": -2, "day after tomorrow": 2, "tomorrow": 1,
+             "today": 0, "tonight": 0, "this evening": 0, "this morning": 0, "yesterday": -1}
+
+_FULL = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})")
+_CN_MONTH_DAY = re.compile(r"(\d{1,2})\s*月\s*(\d{1,2})\s*[日号]")
+_EN_MONTH_DAY = re.compile(rf"\b{_MONTH}\s+{_DAY}\b(?:,?\s*(\d{{4}}))?")
+_EN_DAY_MONTH = re.compile(rf"\b{_DAY}\s+(?:of\s+)?{_MONTH}(?:,?\s*(\d{{4}}))?")
+_SLASHED = re.compile(r"\b(\d{1,2})/(\d{1,2})(?:/(\d{2,4}))?\b")
+_IN_DAYS = re.compile(r"(\d+)\s*天\s*(?:后|以后|之后)|\bin\s+(\d+)\s+days?\b")
+_CN_WEEKDAY = re.compile(r"(上上|上|这|本|下下|下)?\s*个?\s*(?:周|星期|礼拜)\s*([1-7日天])")
+_EN_WEEKDAY = re.compile(r"\b(last|this|next|coming)?\s*(mon|tue|wed|thu|fri|sat|sun)[a-z]*\b")
+
+_CLOCK = re.compile(r"(\d{1,2})\s*[:：]\s*(\d{2})")
+_AM_PM = re.compile(r"\b(\d{1,2})\s*(a\.?m\.?|p\.?m\.?|o'?clock)")
+_CN_CLOCK = re.compile(r"(\d{1,2})\s*[点點时]\s*(?:(半)|(\d{1,2})\s*分?)?")
+
+_VALUE_DATE = re.compile(r"^\s*(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*[日号]?(?:[T\s]+(.*))?$", re.I)
+_VALUE_US_DATE = re.compile(r"^\s*(\d{1,2})/(\d{1,2})/(\d{4})\s*$")
+_VALUE_TIME = re.compile(r"^\s*(\d{1,2})\s*(?:[:：]\s*(\d{2})(?:[:：]\d{2}(?:\.\d+)?)?)?\s*(am|pm|a\.m\.|p\.m\.)?"
+                         r"\s*(?:z|[+-]\d{2}:?\d{2})?\s*$", re.I)
+
+
+def _date(year: int, month: int, day: int) -> date | None:
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
+def dates_in(text: str, today: date) -> set[date]:
+    """Every date the text mentions; a day without a year is this year's or next year's."""
+    text = text.lower()
+    found: set[date | None] = set()
+    years = (today.year, today.year + 1)
+    for m in _FULL.finditer(text):
+        found.add(_date(int(m[1]), int(m[2]), int(m[3])))
+    for m in _CN_MONTH_DAY.finditer(text):
+        found |= {_date(y, int(m[1]), int(m[2])) for y in years}
+    for pattern, month_at, day_at in ((_EN_MONTH_DAY, 1, 2), (_EN_DAY_MONTH, 2, 1)):
+        for m in pattern.finditer(text):
+            month, day = _MONTHS.index(m[month_at][:3]) + 1, int(m[day_at])
+            found |= {_date(y, month, day) for y in ((int(m[3]),) if m[3] else years)}
+    for m in _SLASHED.finditer(text):
+        a, b = int(m[1]), int(m[2])
+        ys = (int(m[3]) % 100 + 2000,) if m[3] else years
+        found |= {_date(y, a, b) for y in ys} | {_date(y, b, a) for y in ys}
+    for phrase, offset in _RELATIVE.items():
+        if phrase in text:
+            found.add(today + timedelta(days=offset))
+    for m in _IN_DAYS.finditer(text):
+        found.add(today + timedelta(days=int(m[1] or m[2])))
+    monday = today - timedelta(days=today.weekday())
+    for m in _CN_WEEKDAY.finditer(text):
+        weekday = 7 if m[2] in "日天" else int(m[2])
+        weeks = {"上上": [-2], "上": [-1], "这": [0], "本": [0], "下下": [2], "下": [1]}.get(m[1] or "", [0, 1])
+        found |= {monday + timedelta(weeks=w, days=weekday - 1) for w in weeks}
+    for m in _EN_WEEKDAY.finditer(text):
+        ahead = (_WEEKDAYS.index(m[2]) - today.weekday()) % 7
+        offsets = {"last": [ahead - 7 if ahead else -7], "this": [ahead], "next": [ahead, ahead + 7],
+                   "coming": [ahead, ahead + 7]}.get(m[1] or "", [ahead, ahead + 7])
+        found |= {today + timedelta(days=d) for d in offsets}
+    return {d for d in found if d is not None}
+
+
+def times_in(text: str) -> set[tuple[int, int]]:
+    """Every clock time the text mentions, as (hour, minute); am/pm is left to the comparison."""
+    text = text.lower()
+    found = {(int(m[1]), int(m[2])) for m in _CLOCK.finditer(text)}
+    found |= {(int(m[1]), 0) for m in _AM_PM.finditer(text)}
+    found |= {(int(m[1]), 30 if m[2] else int(m[3] or 0)) for m in _CN_CLOCK.finditer(text)}
+    if "noon" in text or "中午" in text or "正午" in text:
+        found.add((12, 0))
+    if "midnight" in text or "午夜" in text:
+        found.add((0, 0))
+    return found
+
+
+def parse_time(text: str) -> tuple[int, int] | None:
+    m = _VALUE_TIME.match(text)
+    if not m or (m[2] is None and m[3] is None):  # a bare number is not a time
+        return None
+    hour = int(m[1]) + (12 if m[3] and m[3].lower().startswith("p") and int(m[1]) < 12 else 0)
+    return (hour, int(m[2] or 0)) if hour < 24 else None
+
+
+def parse_when(text: str) -> tuple[date | None, tuple[int, int] | None] | None:
+    """A date, a date with a time, or a time, as a tool argument writes it; None if neither."""
+    if m := _VALUE_DATE.match(text):
+        day = _date(int(m[1]), int(m[2]), int(m[3]))
+        when = parse_time(m[4]) if m[4] else None
+        if day and (not m[4] or when):
+            return day, when
+        return None
+    if m := _VALUE_US_DATE.match(text):
+        day = _date(int(m[3]), int(m[1]), int(m[2]))
+        return (day, None) if day else None
+    when = parse_time(text)
+    return (None, when) if when else None

@@ -1,0 +1,200 @@
+"""Was each value of a tool call given? Provenance of argument values in what the user said and
+what tools returned, so that a call never runs with values the model made up.
+
+A value counts as given when it is found in that evidence after normalisation: case, width and
+spacing; numbers written as digits, Chinese numerals or English words; dates and times in their
+usual spellings, relative ones ("明天", "next Friday") resolved against today; enum values by
+their own words, by a name the parameter's description gives them ("CNY (人民币)") or by a common
+name (人民币 → CNY). Free text counts as given when each of its words is.
+
+This works on tools as users write them, with no annotations. `x-grounded: false` on a parameter
+switches the check off for values the model may rightly derive; `x-grounded: true` (or a tool's
+`grounded_params`) keeps it on where it would otherwise be skipped (booleans).
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from functools import cached_property
+from typing import Any
+
+from .numerals import chinese_to_digits, english_numbers
+
+_CJK = r"\u3400-\u9fff"
+_SPACE_PUNCT = re.compile(r"[\s,，.。、:：;；!！?？'\"“”‘’()（）\[\]【】{}<>《》_\-/\\|*#@]+")
+_NUMBER = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?")
+_WORD = re.compile(rf"[{_CJK}]+|[^\W\d_]+|\d+(?:\.\d+)?", re.U)
+# Words a model adds around given values in free text ("weather in Paris"); not values themselves.
+# One token of letters and digits (an id, a code, a phone number): never assembled from parts.
+_IDENTIFIER = re.compile(r"(?=.*\d)[\w.:#@+\-/]+", re.A)
+_FILLER = {"a", "an", "the", "of", "in", "on", "at", "to", "for", "and", "or", "with", "from", "by",
+           "is", "me", "my", "please", "的", "在", "和", "与"}
+
+
+def normalise(text: str) -> str:
+    """Case, width and spacing do not matter: "I-ABC 12" and "i-abc12" are the same value."""
+    return _SPACE_PUNCT.sub("", unicodedata.normalize("NFKC", str(text)).casefold())
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the user said and what tools returned, with today's date for relative dates."""
+
+    texts: tuple[str, ...]
+    today: date = field(default_factory=date.today)
+
+    @cached_property
+    def text(self) -> str:
+        # Chinese numerals as digits too: "续费二十二个月" also reads "续费22个月"
+        joined = "\n".join(unicodedata.normalize("NFKC", t) for t in self.texts)
+        return f"{joined}\n{chinese_to_digits(joined)}".casefold()
+
+    @cached_property
+    def flat(self) -> str:
+        return normalise(self.text)
+
+    @cached_property
+    def words(self) -> set[str]:
+        return {_stem(w) for w in _WORD.findall(self.text)}
+
+    @cached_property
+    def numbers(self) -> set[float]:
+        found = {float(n.replace(",", "")) for n in _NUMBER.findall(self.text)}
+        return found | set(english_numbers(self.text))
+
+    @cached_property
+    def dates(self) -> set[date]:
+        from .dates import dates_in
+
+        return dates_in(self.text, self.today)
+
+    @cached_property
+    def times(self) -> set[tuple[int, int]]:
+        from .dates import times_in
+
+        return times_in(self.text)
+
+
+def ungiven(arguments: dict[str, Any], schema: dict[str, Any], evidence: Evidence,
+            always: set[str] = frozenset()) -> list[str]:
+    """The arguments whose values are not found in the evidence (in schema order)."""
+    props = schema.get("properties", {})
+    out = []
+    for name, value in arguments.items():
+        spec = props.get(name, {})
+        if spec.get("x-grounded") is False:
+            continue
+        strict = name in always or spec.get("x-grounded") is True
+        if "default" in spec and value == spec["default"]:
+            continue  # what the tool does anyway
+        if not found(value, spec, evidence, strict):
+            out.append(name)
+    return out
+
+
+def found(value: Any, spec: dict[str, Any], ev: Evidence, strict: bool = False) -> bool:
+    """Whether one value (of the schema `spec`) is found in the evidence."""
+    if value is None or value == "" or value == [] or value == {}:
+        return True
+    if isinstance(value, bool):
+        return not strict or normalise(str(value)) in ev.flat
+    if isinstance(value, (int, float)):
+        return _number_found(float(value), ev)
+    if isinstance(value, list):
+        return all(found(v, spec.get("items", {}), ev, strict) for v in value)
+    if isinstance(value, dict):
+        props = spec.get("properties", {})
+        return all(found(v, props.get(k, {}), ev, strict) for k, v in value.items())
+    text = str(value).strip()
+    if "enum" in spec:
+        return _enum_found(text, spec, ev)
+    if normalise(text) in ev.flat:
+        return True
+    from .dates import parse_when
+
+    if (when := parse_when(text)) is not None:
+        day, clock = when
+        return (day is None or day in ev.dates) and (clock is None or _time_found(clock, ev))
+    if _NUMBER.fullmatch(text.replace(" ", "")):
+        return _number_found(float(text.replace(",", "").replace(" ", "")), ev)
+    if _IDENTIFIER.fullmatch(text):
+        return False  # an id is given whole or not at all: "i-abc3" is not "i-abc" and "3"
+    return _words_found(text, ev)
+
+
+def _number_found(value: float, ev: Evidence) -> bool:
+    return any(abs(value - n) < 1e-9 for n in ev.numbers) or abs(value) in ev.numbers
+
+
+def _time_found(when: tuple[int, int], ev: Evidence) -> bool:
+    """"19:00" is given by "7pm", "晚上7点" or "19:00"; a 12-hour clock leaves am/pm open."""
+    return any(h % 12 == when[0] % 12 and m == when[1] for h, m in ev.times)
+
+
+def _words_found(text: str, ev: Evidence) -> bool:
+    """Free text the model composed from given words ("1234*5678" from "1234 乘以 5678")."""
+    words = [w for w in _WORD.findall(unicodedata.normalize("NFKC", text).casefold()) if w not in _FILLER]
+    if not words:
+        return False
+    for word in words:
+        if word[0].isdigit():
+            if not _number_found(float(word), ev):
+                return False
+        elif re.match(rf"[{_CJK}]", word):
+            # an added suffix (杭州 → 杭州市) still names what the user named
+            if word not in ev.flat and not (len(word) > 2 and word[:-1] in ev.flat):
+                return False
+        elif _stem(word) not in ev.words and (len(word) < 4 or word not in ev.flat):
+            return False
+    return True
+
+
+def _stem(word: str) -> str:
+    return word[:-1] if len(word) > 3 and word.endswith("s") else word
+
+
+def _enum_found(value: str, spec: dict[str, Any], ev: Evidence) -> bool:
+    return any(_name_found(name, ev) for name in enum_names(value, spec))
+
+
+def _name_found(name: str, ev: Evidence) -> bool:
+    """A short Latin code ("en", "it") only as a word of its own; other names anywhere."""
+    if re.fullmatch(r"[A-Za-z]{1,3}", name):
+        return name.casefold() in ev.words
+    return bool(normalise(name)) and normalise(name) in ev.flat
+
+
+def enum_names(value: str, spec: dict[str, Any]) -> set[str]:
+    """The words that name an enum value: itself, its parts, the description's gloss of it, a
+    common name (currencies, languages)."""
+    names = {value, value.replace("_", " ")}
+    if len(value) > 3:  # "king_bed" is also named by "king bed"; short codes only by themselves
+        names |= set(re.split(r"[_\-\s]+", value)) - _FILLER
+    description = str(spec.get("description", ""))
+    v = re.escape(value)
+    for m in re.finditer(rf"(?<![\w]){v}\s*[(（:：=]\s*([^)）,，;；/|]+)"
+                         rf"|([^\s(（,，;；/|:：=]+)\s*[(（:：=]\s*{v}(?![\w])", description, re.I):
+        names.add((m.group(1) or m.group(2)).strip())
+    names |= COMMON_NAMES.get(value.upper(), set()) | COMMON_NAMES.get(value.lower(), set())
+    return {n for n in names if len(normalise(n)) >= 2 or n == value}
+
+
+# Names people use for codes that enums often hold: ISO 4217 currencies and ISO 639-1 languages.
+COMMON_NAMES: dict[str, set[str]] = {
+    "CNY": {"人民币", "rmb", "yuan", "renminbi", "chinese yuan"},
+    "USD": {"美元", "美金", "dollar", "us dollar"}, "EUR": {"欧元", "euro"},
+    "JPY": {"日元", "日币", "yen"}, "GBP": {"英镑", "pound", "sterling"},
+    "HKD": {"港币", "港元", "hong kong dollar"}, "KRW": {"韩元", "won"},
+    "AUD": {"澳元", "australian dollar"}, "CAD": {"加元", "canadian dollar"},
+    "SGD": {"新加坡元", "新币", "singapore dollar"}, "CHF": {"瑞士法郎", "swiss franc"},
+    "TWD": {"新台币", "台币"}, "RUB": {"卢布", "ruble", "rouble"}, "INR": {"卢比", "rupee"},
+    "THB": {"泰铢", "baht"},
+    "zh": {"中文", "汉语", "chinese", "mandarin", "简体"}, "en": {"英文", "英语", "english"},
+    "ja": {"日文", "日语", "japanese"}, "ko": {"韩文", "韩语", "korean"},
+    "fr": {"法文", "法语", "french"}, "de": {"德文", "德语", "german"},
+    "es": {"西班牙语", "西班牙文", "spanish"}, "ru": {"俄文", "俄语", "russian"},
+    "it": {"意大利语", "italian"}, "pt": {"葡萄牙语", "portuguese"}, "ar": {"阿拉伯语", "arabic"},
+    "vi": {"越南语", "vietnamese"}, "th": {"泰语", "thai"},
+}

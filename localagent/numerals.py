@@ -1,0 +1,77 @@
+"""Numbers as people write them: Chinese numerals (二十二, 两) and English words (twenty-two)."""
+from __future__ import annotations
+
+import re
+
+_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
+              "八": 8, "九": 9}
+_CN_UNITS = {"十": 10, "百": 100, "千": 1000, "万": 10_000, "亿": 100_000_000}
+_CN_RUN = re.compile(f"[{''.join(_CN_DIGITS)}{''.join(_CN_UNITS)}]+")
+
+_EN_ONES = {w: i for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+    "sixteen seventeen eighteen nineteen".split())}
+_EN_ONES |= {w: i for i, w in enumerate(
+    "zeroth first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth "
+    "thirteenth fourteenth fifteenth sixteenth seventeenth eighteenth nineteenth".split()) if i}
+_EN_ONES |= {"single": 1, "couple": 2, "pair": 2}
+_EN_TENS = {w: 10 * (i + 2) for i, w in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split())}
+_EN_TENS |= {w[:-1] + "ieth": v for w, v in _EN_TENS.items()}
+_EN_SCALES = {"hundred": 100, "thousand": 1000, "million": 1_000_000}
+_EN_TOKEN = re.compile(r"[a-z]+", re.I)
+
+
+def chinese_value(run: str) -> int:
+    """二十二 -> 22, 一百零五 -> 105, 两万 -> 20000; unit-less digit runs read digit by digit
+    (二零二六 -> 2026)."""
+    if not any(ch in _CN_UNITS for ch in run):
+        return int("".join(str(_CN_DIGITS[ch]) for ch in run))
+    total = section = digit = 0
+    for ch in run:
+        if ch in _CN_DIGITS:
+            digit = _CN_DIGITS[ch]
+        elif _CN_UNITS[ch] >= 10_000:
+            total = (total + section + digit) * _CN_UNITS[ch]
+            section = digit = 0
+        else:
+            section += (digit or 1) * _CN_UNITS[ch]  # 十二: a leading 十 is one ten
+            digit = 0
+    return total + section + digit
+
+
+def chinese_to_digits(text: str) -> str:
+    """The text with every run of Chinese numerals written in digits."""
+    return _CN_RUN.sub(lambda m: str(chinese_value(m.group())), text)
+
+
+def english_numbers(text: str) -> list[float]:
+    """Every number written in English words: "twenty-two" -> 22, "a dozen" -> 12, "third" -> 3."""
+    numbers: list[float] = []
+    total, current = 0, None  # current: the part below the last thousand/million, None: no number
+
+    def flush() -> None:
+        nonlocal total, current
+        if current is not None:
+            numbers.append(float(total + current))
+        total, current = 0, None
+
+    for token in _EN_TOKEN.findall(text.lower()):
+        if token in _EN_ONES or token in _EN_TENS:
+            value = _EN_ONES.get(token, _EN_TENS.get(token))
+            joins = current is not None and (current % 100 == 0 or (current % 100 >= 20 and current % 10 == 0
+                                                                     and value < 10))
+            if not joins:
+                flush()
+            current = (current or 0) + value if joins else value
+        elif token in _EN_SCALES or token == "dozen":
+            scale = 12 if token == "dozen" else _EN_SCALES[token]
+            if scale >= 1000:
+                total, current = total + (current or 1) * scale, 0
+            else:
+                current = (current or 1) * scale
+        elif token == "and" and current is not None:
+            continue  # one hundred and five
+        else:
+            flush()
+    flush()
+    return numbers

@@ -1,0 +1,60 @@
+"""What the agent itself says to the user, in the user's language (Chinese or English).
+
+When a call is refused because the user did not give a value, the agent asks for it itself: a
+small model that reads an internal refusal tends to repeat it to the user, or to guess again.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+Language = Literal["zh", "en"]
+
+_HAN = re.compile(r"[\u3400-\u9fff]")
+_LATIN_WORD = re.compile(r"\b[A-Za-z]{2,}\b")
+# Where a parameter description stops naming the thing: "ECS实例ID (以 i- 开头)", "city, e.g. Paris"
+_GLOSS_END = re.compile(r"\s*(?:[(（,，;；。]|\.\s|\be\.g\.|\bsuch as\b|例如|比如)")
+
+
+def language_of(text: str, default: Language = "en") -> Language:
+    """zh when the text has Chinese characters, en when it has English words, else `default`
+    (a reply that is only an id keeps the conversation's language)."""
+    if _HAN.search(text):
+        return "zh"
+    return "en" if len(_LATIN_WORD.findall(text)) >= 2 else default
+
+
+def conversation_language(question: str, history: list[dict[str, Any]]) -> Language:
+    earlier: Language = "en"
+    for message in history:
+        if message.get("role") == "user":
+            earlier = language_of(str(message.get("content") or ""), earlier)
+    return language_of(question, earlier)
+
+
+def value_name(name: str, schema: dict[str, Any]) -> str:
+    """A parameter in plain words: the start of its description, else its name without underscores."""
+    description = str(schema.get("description") or "").strip()
+    gloss = _GLOSS_END.split(description, maxsplit=1)[0].strip().rstrip(".:：")
+    if len(gloss) >= 2 and len(gloss) <= 40:
+        return gloss[0].lower() + gloss[1:] if gloss[1:2].islower() else gloss
+    return re.sub(r"(?<=[a-z])(?=[A-Z])|_+", " ", name).strip().lower()
+
+
+def _join(items: list[str], lang: Language) -> str:
+    if lang == "zh":
+        return "、".join(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def ask_for(names: list[str], lang: Language) -> str:
+    """The question that asks the user for the values a call needs."""
+    if lang == "zh":
+        return f"要继续，我还需要您告诉我：{_join(names, lang)}。请提供后我再为您处理。"
+    return f"To do that I need {_join(names, lang)} from you. Could you tell me?"
+
+
+def dry_run_notice(lang: Language) -> str:
+    if lang == "zh":
+        return "（试运行：没有真正执行任何工具，以上不是工具返回的真实结果。）"
+    return "(Dry run: no tool actually ran, so nothing above is a real tool result.)"

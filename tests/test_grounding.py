@@ -1,0 +1,55 @@
+"""Provenance of argument values (localagent/grounding.py): given in other spellings, or not given."""
+from datetime import date
+
+import pytest
+
+from localagent.grounding import Evidence, found, ungiven
+
+TODAY = date(2026, 11, 30)  # a Monday
+
+
+def given(value, text, spec=None):
+    return found(value, spec or {}, Evidence((text,), TODAY))
+
+
+@pytest.mark.parametrize("case", [
+    ("i-rj90a7e840y5cde", "实例id是：I-RJ90A7E840Y5CDE，续费"),      # case
+    ("i-rj90a7e840y5cde", "id ｉ－ｒｊ９０ａ７ｅ８４０ｙ５ｃｄｅ"),       # full width
+    ("138 0013 8000", "call 13800138000"),                           # spacing
+    ("22", "续费二十二个月"), (22, "twenty-two months"), (3, "三张票"),  # numbers in words
+    (2, "两个人"), (12, "a dozen eggs"), (105, "one hundred and five"), (1500.5, "pay 1,500.5"),
+    ("2026-12-01", "明天下午"), ("2026-12-01", "tomorrow at noon"),     # relative dates
+    ("2026-12-11", "下周五"), ("2026-12-04", "这周五"), ("2026-12-04", "this Friday"), ("2026-12-11", "next Friday"),
+    ("2026-12-05", "12月5号"), ("2026-12-05", "December 5th"), ("2026-12-05", "十二月五日"),
+    ("2026-12-05T19:00:00", "12月5日晚上7点"), ("19:30", "7:30pm"), ("18:30", "六点半"),
+    ("CNY", "换成人民币", {"enum": ["USD", "CNY"]}), ("en", "翻译成英文", {"enum": ["en", "ja"]}),
+    ("cool", "开制冷", {"enum": ["heat", "cool"], "description": "mode: heat (制热) or cool (制冷)"}),
+    ("king_bed", "a king bed room", {"enum": ["twin", "king_bed"]}),
+    ("1234*5678", "1234 乘以 5678"), ("weather in Paris", "Paris weather today?"),
+    ("杭州市", "杭州的天气"),
+])
+def test_given_in_another_spelling(case):
+    assert given(*case)
+
+
+@pytest.mark.parametrize("case", [
+    ("i-bp1made0up0id", "请把 v2 部署到我的实例上"),
+    ("i-abc3", "instance i-abc for 3 months"),                       # an id is not assembled from parts
+    ("Beijing", "what's the weather like?"), (100, "convert dollars to yen"),
+    ("2026-12-02", "明天"), ("20:00", "7pm"), ("USD", "换成人民币", {"enum": ["USD", "CNY"]}),
+    ("it", "say hi in French", {"enum": ["it", "fr"]}),               # a code only as a word of its own
+    ("room 101", "book a meeting room"),
+])
+def test_not_given(case):
+    assert not given(*case)
+
+
+def test_ungiven_checks_every_argument_and_knows_overrides():
+    schema = {"properties": {"city": {"type": "string"}, "days": {"type": "integer", "default": 1},
+                             "query": {"type": "string", "x-grounded": False},
+                             "force": {"type": "boolean"}, "confirm": {"type": "boolean"}}}
+    evidence = Evidence(("weather in Hangzhou please",), TODAY)
+    args = {"city": "Shanghai", "days": 1, "query": "anything the model derived", "force": True, "confirm": True}
+    # the default is what the tool does anyway; x-grounded: false is off; a boolean is strict only on demand
+    assert ungiven(args, schema, evidence) == ["city"]
+    assert ungiven(args, schema, evidence, always={"confirm"}) == ["city", "confirm"]
