@@ -2,6 +2,8 @@
 
 Cases come from the installed `bfcl_eval` package data, converted to the format of
 bench/cases/tool_calls.jsonl, with the OpenAI tool schemas inline under "tool_schemas".
+`irrelevance` has no possible_answer file: none of its offered functions serves the question,
+so every case expects no call (`expected: []`).
 """
 from __future__ import annotations
 
@@ -10,7 +12,8 @@ import json
 from importlib import resources
 from typing import Any
 
-CATEGORIES = {"simple_python": "bfcl_simple", "multiple": "bfcl_multiple"}
+CATEGORIES = {"simple_python": "bfcl_simple", "multiple": "bfcl_multiple", "irrelevance": "bfcl_irrelevance"}
+NO_CALL = {"irrelevance"}  # categories where the right answer is to call nothing
 
 # BFCL's Python type names -> JSON Schema; "any" maps to no type constraint.
 _TYPES = {"dict": "object", "float": "number", "tuple": "array", "any": None,
@@ -59,12 +62,13 @@ def _read_jsonl(rel: str) -> list[dict]:
 
 
 def load_bfcl(category: str, limit: int | None = None) -> list[dict[str, Any]]:
-    """Cases for "simple_python" or "multiple" (first `limit` of them, in file order)."""
+    """Cases for "simple_python", "multiple" or "irrelevance" (first `limit` of them, in file order)."""
     if category not in CATEGORIES:
         raise ValueError(f"unsupported BFCL category {category!r}; use one of {list(CATEGORIES)}")
     fname = f"BFCL_v4_{category}.json"
     questions = _read_jsonl(fname)[:limit]
-    answers = {a["id"]: a["ground_truth"] for a in _read_jsonl(f"possible_answer/{fname}")}
+    answers = ({q["id"]: [] for q in questions} if category in NO_CALL
+               else {a["id"]: a["ground_truth"] for a in _read_jsonl(f"possible_answer/{fname}")})
     cases = []
     for q in questions:
         turn = q["question"][0]  # these categories are single-turn

@@ -1,4 +1,5 @@
-"""The accuracy suites: our zh/en cases and BFCL's simple_python and multiple, with sampling."""
+"""The accuracy suites: our zh/en cases (ECS `ours`, `everyday`) and BFCL's simple_python, multiple
+and irrelevance, with sampling."""
 from __future__ import annotations
 
 import json
@@ -9,7 +10,10 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 OUR_CASES = HERE / "cases" / "tool_calls.jsonl"
 EXTRA_TOOLS = HERE / "extra_tools.json"
-SUITES = ["ours", "bfcl_simple", "bfcl_multiple"]
+EVERYDAY_CASES = HERE / "cases" / "everyday.jsonl"
+EVERYDAY_TOOLS = HERE / "everyday_tools.json"
+SUITES = ["ours", "everyday", "bfcl_simple", "bfcl_multiple", "bfcl_irrelevance"]
+BFCL_SUITES = {"bfcl_simple": "simple_python", "bfcl_multiple": "multiple", "bfcl_irrelevance": "irrelevance"}
 
 
 def parse_suites(value: str) -> list[str]:
@@ -20,12 +24,24 @@ def parse_suites(value: str) -> list[str]:
     return names
 
 
+def _read_cases(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def load_everyday() -> list[dict[str, Any]]:
+    """The everyday cases, each with its offered tools' schemas inline (as BFCL's cases carry them)."""
+    tools = {t["function"]["name"]: t for t in json.loads(EVERYDAY_TOOLS.read_text(encoding="utf-8"))}
+    return [{**c, "tool_schemas": [tools[n] for n in c["tools"]]} for c in _read_cases(EVERYDAY_CASES)]
+
+
 def load_suite(name: str) -> list[dict[str, Any]]:
     if name == "ours":
-        return [json.loads(line) for line in OUR_CASES.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return _read_cases(OUR_CASES)
+    if name == "everyday":
+        return load_everyday()
     from .bfcl import load_bfcl  # needs the bfcl_eval package data
 
-    return load_bfcl({"bfcl_simple": "simple_python", "bfcl_multiple": "multiple"}[name])
+    return load_bfcl(BFCL_SUITES[name])
 
 
 def sample(cases: list[dict], limit: int | None, seed: int | None = 0) -> list[dict]:
