@@ -1,10 +1,11 @@
-"""Tool-call accuracy: each case once per mode, dry-run, first turn only, scored BFCL-style.
+"""Tool-call accuracy: each case once per mode, dry-run, the whole run as the user sees it.
 
-Counting rule for the grounding check (agent.grounding): a call refused with an error starting
-"not executed:" was never run and the user is asked for the value instead, so it is dropped from
-the case's calls. For a case that expects no call (missing_info, no_tool) that is a right
-no-call; for a case that needs a call it is a failure (it lands in no_call_when_needed). Refused
-calls are also counted on their own (refused_need_call, refused_no_call).
+Each case runs to its end (the config's agent.max_turns), so what is scored is what a user gets:
+the first call that was executed (ToolCallRecord.status: ran / dry_run / failed / timed_out;
+a call refused by grounding, invalid, unknown or not approved never ran), and the final answer
+(see scoring.py: no-call cases are right only when nothing ran and the answer answers or asks
+without internal text; the answer's language is scored for every case). Refused calls are
+counted on their own (refused_need_call, refused_no_call).
 """
 from __future__ import annotations
 
@@ -22,10 +23,6 @@ from .recorder import Log, recording
 from .scoring import score
 from .suites import EXTRA_TOOLS
 
-REFUSED = "not executed:"
-# what the engines write into ToolCallRecord.error when the model's call could not be parsed
-PARSE_ERRORS = ("no Action Input after the Action line", "Action Input is not a JSON object",
-                "arguments are not JSON", "arguments are not valid JSON")
 
 
 def case_toolbox(case: dict, extra: Toolbox) -> Toolbox:
@@ -40,17 +37,18 @@ def case_toolbox(case: dict, extra: Toolbox) -> Toolbox:
 
 def record_of(case: dict, result: Any, log: Log, wall_s: float) -> dict[str, Any]:
     """One scored record: the calls that would run, and what else happened."""
-    executed = [c for c in result.tool_calls if not (c.error or "").startswith(REFUSED)]
-    refused = [c for c in result.tool_calls if (c.error or "").startswith(REFUSED)]
-    parse_failed = any(any(p in (c.error or "") for p in PARSE_ERRORS) for c in result.tool_calls)
+    def call(c: Any) -> dict[str, Any]:
+        return {"name": c.name, "arguments": c.arguments, "status": c.status, "error": c.error}
+
     return {
         "case": {k: case[k] for k in ("id", "lang", "category", "question", "expected")},
-        "calls": [{"name": c.name, "arguments": c.arguments, "error": c.error} for c in executed],
-        "refused": [{"name": c.name, "arguments": c.arguments, "error": c.error} for c in refused],
-        "parsable": result.stopped != "error" and not parse_failed,
+        "calls": [call(c) for c in result.tool_calls if c.executed],
+        "refused": [call(c) for c in result.tool_calls if c.status == "refused"],
+        "not_run": [call(c) for c in result.tool_calls if not c.executed and c.status != "refused"],
+        "parsable": result.stopped != "error" and not any(c.status == "invalid" for c in result.tool_calls),
         "error": result.error,
         "stopped": result.stopped,
-        "answer": (result.answer or "")[:300],
+        "answer": result.answer or "",
         "wall_s": round(wall_s, 3),
         "server_s": None if log.server_s() is None else round(log.server_s(), 3),
         "requests": len(log.requests),
@@ -89,7 +87,7 @@ def run_accuracy(config: Config, api_base: str, suites: dict[str, list[dict]], m
     """{suite: {mode: {"score": ..., "records": [...]}}}. Modes alternate per case, so a slow
     patch of the machine hits all of them alike."""
     extra = Toolbox(from_openai_json(EXTRA_TOOLS))
-    configs = {m: configure(config, m, max_turns=1) for m in modes}
+    configs = {m: configure(config, m) for m in modes}
     out: dict[str, Any] = {}
     for suite, cases in suites.items():
         records: dict[str, list[dict]] = {m: [] for m in modes}

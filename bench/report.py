@@ -8,7 +8,7 @@ from rich.table import Table
 
 RATES = [("correct_call_rate", "correct"), ("parsable_rate", "parsable"), ("wrong_tool_rate", "wrong tool"),
          ("no_call_when_needed_rate", "no call\n(needed)"), ("call_when_not_needed_rate", "call\n(not needed)"),
-         ("right_no_call_rate", "right\nno call")]
+         ("right_no_call_rate", "right\nno call"), ("language_rate", "answer\nlanguage")]
 
 
 def _pct(v: float | None) -> str:
@@ -28,12 +28,14 @@ def accuracy_tables(acc: dict[str, Any]) -> list[Table]:
         for _, label in RATES:
             t.add_column(label, justify="right")
         t.add_column("refused\n(need/no)", justify="right")
+        t.add_column("internal\ntext", justify="right")
         t.add_column("errors", justify="right")
         t.add_column("s/case", justify="right")
         for mode, data in modes.items():
             s = data["score"]
             t.add_row(mode, f"{s['n']} ({s['n_need_call']}+{s['n_no_call']})", *(_pct(s[k]) for k, _ in RATES),
-                      f"{s['refused_need_call']}/{s['refused_no_call']}", str(s["error_count"]),
+                      f"{s['refused_need_call']}/{s['refused_no_call']}", str(s.get("internal_text_count", "-")),
+                      str(s["error_count"]),
                       _num(s["wall_s"] / s["n"] if s["n"] else None, "{:.1f}"))
         tables.append(t)
         cats = sorted({c for d in modes.values() for c in d["score"]["by_category"]})

@@ -72,11 +72,38 @@ def _rate(n: int, d: int) -> float | None:
     return round(n / d, 4) if d else None
 
 
-def score(records: list[dict]) -> dict:
-    """records: {"case", "calls": [{"name", "arguments"}], "parsable", "error"}.
+# What a user must never read: the agent's internal refusals and errors, the ReAct format, raw
+# argument JSON, the turn-limit message.
+INTERNAL_TEXT = re.compile(r"\bError:|not executed|instead of guessing|Action( Input)?\s*:|Observation\s*:"
+                           r"|\{\s*\"\w+\"\s*:|Stopped after \d+ turns", re.I)
 
-    Call rates are over cases that need a call; the no-call rates over cases with expected == [].
-    Only the first call counts, as BFCL's simple/multiple categories expect exactly one.
+
+def internal_text(answer: str) -> bool:
+    return bool(INTERNAL_TEXT.search(answer or ""))
+
+
+def answer_language_ok(answer: str, lang: str) -> bool:
+    """The answer is in the question's language (an answer of only digits and symbols is in any)."""
+    from localagent.replies import language_of
+
+    if not re.search(r"[^\W\d_]", answer or ""):
+        return bool(answer and answer.strip())
+    return language_of(answer, default=lang) == lang
+
+
+def user_reads_well(record: dict) -> bool:
+    """A run that ended in an answer the user can read: no error, no turn limit, no internal text."""
+    return record.get("stopped") == "answer" and bool((record.get("answer") or "").strip()) \
+        and not internal_text(record.get("answer", ""))
+
+
+def score(records: list[dict]) -> dict:
+    """records: {"case", "calls": [{"name", "arguments"}] (executed calls only), "answer", "stopped",
+    "parsable", "error"}.
+
+    Call rates are over cases that need a call (the first executed call counts, as BFCL's
+    simple/multiple categories expect exactly one); the no-call rates over cases with
+    expected == []: right only when nothing ran and the answer answers or asks without internal text.
     """
     need = [r for r in records if r["case"]["expected"]]
     no = [r for r in records if not r["case"]["expected"]]
@@ -91,11 +118,13 @@ def score(records: list[dict]) -> dict:
             no_call += first is None
             wrong_tool += bool(first) and first["name"] not in {e["name"] for e in exp}
         else:
-            ok = not calls
+            ok = not calls and user_reads_well(r)
         c = by_cat.setdefault(r["case"].get("category", "?"), [0, 0])
         c[0] += ok
         c[1] += 1
     called_needlessly = sum(bool(r.get("calls")) for r in no)
+    right_no_call = sum(not r.get("calls") and user_reads_well(r) for r in no)
+    answered = [r for r in records if r.get("stopped") == "answer"]
     return {
         "n": len(records),
         "n_need_call": len(need),
@@ -104,7 +133,11 @@ def score(records: list[dict]) -> dict:
         "wrong_tool_rate": _rate(wrong_tool, len(need)),
         "no_call_when_needed_rate": _rate(no_call, len(need)),
         "call_when_not_needed_rate": _rate(called_needlessly, len(no)),
-        "right_no_call_rate": _rate(len(no) - called_needlessly, len(no)),
+        "right_no_call_rate": _rate(right_no_call, len(no)),
+        # over every case whose run ended in an answer
+        "language_rate": _rate(sum(answer_language_ok(r.get("answer", ""), r["case"].get("lang", "en"))
+                                   for r in answered), len(answered)),
+        "internal_text_count": sum(internal_text(r.get("answer", "")) for r in records),
         "parsable_rate": _rate(sum(bool(r.get("parsable")) for r in records), len(records)),
         "error_count": sum(bool(r.get("error")) for r in records),
         # per category: share of cases handled right (matching call, or rightly no call)

@@ -107,8 +107,9 @@ def test_nested_values():
 
 # ---------- score
 
-def rec(case_id, calls=(), parsable=True, error=None):
-    return {"case": BY_ID[case_id], "calls": list(calls), "parsable": parsable, "error": error}
+def rec(case_id, calls=(), parsable=True, error=None, answer="好的。", stopped="answer"):
+    return {"case": BY_ID[case_id], "calls": list(calls), "parsable": parsable, "error": error,
+            "answer": answer, "stopped": stopped}
 
 
 def test_score_rates_and_denominators():
@@ -131,6 +132,20 @@ def test_score_rates_and_denominators():
     assert s["right_no_call_rate"] == round(2 / 3, 4)
     assert s["parsable_rate"] == round(6 / 7, 4)
     assert s["by_category"]["no_tool"] == 1.0 and s["by_category"]["missing_info"] == 0.0
+
+
+def test_a_no_call_is_right_only_when_the_user_reads_a_clean_answer():
+    internal = "Error: not executed: instance_id='i-x' was not given by the user."
+    s = score([rec("zh-chat-01"), rec("zh-reboot-04", answer=internal), rec("en-chat-01", stopped="max_turns"),
+               rec("zh-chat-01", answer="")])
+    assert s["right_no_call_rate"] == 0.25 and s["internal_text_count"] == 1
+
+
+def test_answer_language_is_scored_for_every_answered_case():
+    s = score([rec("zh-chat-01", answer="你好！"), rec("zh-chat-01", answer="Hello there, how can I help?"),
+               rec("en-chat-01", answer="Hello there!"), rec("en-chat-01", answer="7006652"),
+               rec("en-chat-01", answer="x", stopped="error")])
+    assert s["language_rate"] == 0.75  # the errored run ended in no answer
 
 
 def test_score_empty_denominators():

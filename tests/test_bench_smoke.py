@@ -21,7 +21,8 @@ CASES = ["zh-renew-01", "zh-reboot-04", "zh-chat-01"]
 SCRIPT = [
     # zh-renew-01: the right call (constrained: the arguments come from a second, prefilled request)
     'Action: RenewInstance\nAction Input: {"instance_id": "i-rj90a7e840y5cde", "period": "22"}',
-    # zh-reboot-04 (missing_info): an invented id, which grounding refuses: counted as asking
+    "Answer: 已续费22个月。",  # the whole run is scored: the answer after the call too
+    # zh-reboot-04 (missing_info): an invented id, which grounding refuses: the agent asks
     'Action: RebootInstance\nAction Input: {"instance_id": "i-abc123"}',
     # zh-chat-01 (no_tool): a plain answer
     "Answer: 你好！有什么可以帮你？",
@@ -66,7 +67,8 @@ def test_accuracy_three_cases_scored_saved_and_plotted(tmp_path, llama_like):
     assert score["parsable_rate"] == 1.0 and score["refused_no_call"] == 1
     assert records["zh-renew-01"]["calls"][0]["arguments"] == {"instance_id": "i-rj90a7e840y5cde", "period": "22"}
     assert records["zh-reboot-04"]["calls"] == [] and records["zh-reboot-04"]["refused"]
-    assert records["zh-renew-01"]["server_s"] == pytest.approx(0.003)  # 1 request (valid free arguments) x 3 ms
+    assert records["zh-reboot-04"]["answer"].startswith("要继续，我还需要您告诉我：")
+    assert records["zh-renew-01"]["server_s"] == pytest.approx(0.006)  # 2 requests (call, answer) x 3 ms
     assert [p.name for p in plot(path, tmp_path)] == ["accuracy.png"]
 
 
