@@ -59,7 +59,7 @@ def replay(config: Config, api_base: str, log: Log) -> dict[str, Any]:
 def ecs_run(config: Config, api_base: str, mode: str, do_replay: bool = True) -> dict[str, Any]:
     """One answer to the ECS prompt in `mode`, with its time split and per-request tokens."""
     cfg = configure(config, mode)
-    toolbox = Toolbox.load([cfg.resolve(t) for t in cfg.tools])
+    toolbox = Toolbox.load(cfg.tool_sources())
     engine = create_engine(cfg, api_base, toolbox, approve=approve_all)
     log = Log()
     with recording(log):

@@ -111,8 +111,7 @@ def write_config(config: Config, path: Path, **llm: Any) -> Path:
     data = config.model_dump(mode="json")
     data["llm_config"]["api_key"] = config.llm_config.api_key.get_secret_value()
     data["llm_config"].update(llm)
-    data["tools"] = [str(Path(config.resolve(t)).resolve()) if Path(config.resolve(t)).exists()
-                     else t for t in config.tools]
+    data["tools"] = [str(Path(t).resolve()) if Path(t).exists() else t for t in config.tool_sources()]
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     return path
 

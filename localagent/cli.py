@@ -152,7 +152,9 @@ def prepare(opts: Options):
     config = load_config(opts.config)
     if opts.engine:
         config.agent.engine = opts.engine
-    toolbox = Toolbox.load([config.resolve(t) for t in config.tools] + list(opts.tools))
+    toolbox = Toolbox.load(config.tool_sources() + list(opts.tools))
+    if not len(toolbox) and not opts.doctor:
+        warn(f"no tools: {opts.config} lists none (tools: []) and no --tools was given; the model answers without them")
     return config, toolbox
 
 

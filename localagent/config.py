@@ -69,13 +69,26 @@ class Config(_Strict):
     agent: AgentConfig = AgentConfig()
     server: ServerConfig = ServerConfig()
     transcript: TranscriptConfig = TranscriptConfig()
-    tools: list[str] = []
+    # Not mentioned (None): the tools/ folder, as config/default.yaml says; the seed's configs have
+    # only llm_config. `tools: []` (or an empty `tools:`): none.
+    tools: list[str] | None = None
     path: Path | None = Field(None, exclude=True)
 
     @field_validator("tools", mode="before")
     @classmethod
     def _none_is_empty(cls, value):
         return [] if value is None else value
+
+    def tool_sources(self) -> list[str]:
+        """The configured tool sources, resolved; without a `tools` key, the tools/ folder found
+        beside the config or the cwd, else the one of this checkout."""
+        if self.tools is not None:
+            return [self.resolve(t) for t in self.tools]
+        found = self.resolve("tools")
+        if os.path.isdir(found):
+            return [found]
+        checkout = Path(__file__).resolve().parent.parent / "tools"
+        return [str(checkout)] if checkout.is_dir() else []
 
     def resolve(self, entry: str) -> str:
         """A relative tool path is looked up in the cwd, then beside the config, then one level up."""

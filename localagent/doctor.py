@@ -147,7 +147,7 @@ def check_autostart(report: Report, config: Config, needed: bool) -> bool:
 
 def check_tools(report: Report, config: Config, extra_tools: list[str]) -> list[Tool]:
     tools: dict[str, Tool] = {}
-    for source in [config.resolve(t) for t in config.tools] + list(extra_tools):
+    for source in config.tool_sources() + list(extra_tools):
         try:
             loaded = load_source(source)
         except AgentError as e:

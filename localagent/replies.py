@@ -32,6 +32,13 @@ def conversation_language(question: str, history: list[dict[str, Any]]) -> Langu
     return language_of(question, earlier)
 
 
+def in_language(question: str, language: Language) -> str:
+    """The question as the model reads it: with a note on the answer's language, which small models
+    otherwise take from the instruction or from the tool results (English JSON) rather than the user."""
+    note = "（请用中文回答）" if language == "zh" else "(Please answer in English.)"
+    return f"{question}\n{note}"
+
+
 def value_name(name: str, schema: dict[str, Any]) -> str:
     """A parameter in plain words: the start of its description, else its name without underscores."""
     description = str(schema.get("description") or "").strip()

@@ -37,7 +37,7 @@ class KeyedServer(ScriptedServer):
         finally:
             with self.counter:
                 self.active -= 1
-        last = body["messages"][-1]["content"]
+        last = body["messages"][-1]["content"].split("\n")[0]  # the question, without the language note
         if last.startswith("Observation:"):
             return {"content": f"Final Answer: done ({last[:60]})"}
         if "fail" in last:
@@ -47,7 +47,7 @@ class KeyedServer(ScriptedServer):
         return {"content": f"Final Answer: answer to {last}"}
 
     def questions(self) -> list[str]:
-        return [r["messages"][-1]["content"] for r in self.chat_requests()
+        return [r["messages"][-1]["content"].split("\n")[0] for r in self.chat_requests()
                 if not r["messages"][-1]["content"].startswith("Observation:")]
 
 

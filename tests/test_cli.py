@@ -38,7 +38,10 @@ def config_file(tmp_path: Path, api_base: str, **sections: dict[str, Any]) -> Pa
         "tools": [str(ROOT / "tools")],
     }
     for name, values in sections.items():
-        config.setdefault(name, {}).update(values)
+        if isinstance(values, dict):
+            config.setdefault(name, {}).update(values)
+        else:
+            config[name] = values
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
     return path
@@ -228,3 +231,24 @@ def test_doctor_with_a_bad_config_or_tool(tmp_path):
         run = cli(tmp_path, "-c", str(config_file(tmp_path, server.api_base)), "--doctor",
                   "--tools", str(tmp_path / "broken_tool.py"))
     assert run.returncode == 0 and "boom" in run.stdout and "Traceback" not in run.stdout + run.stderr
+
+
+def test_a_seed_style_config_without_tools_gets_the_tools_folder(tmp_path):
+    """The seed's users write only llm_config: RenewInstance must be there, not an unknown tool."""
+    call = 'Action: RenewInstance\nAction Input: {"instance_id": "i-rj90a7e840y5cde", "period": "22"}'
+    with ScriptedServer([call, "Final Answer: 已续费。"], owned_by="other") as server:
+        path = tmp_path / "seed.yaml"
+        path.write_text(yaml.safe_dump({"llm_config": {"model": "qwen2", "model_server": "openai",
+                                                       "api_base": server.api_base, "is_chat": True}}))
+        run = cli(tmp_path, "-c", str(path), "--json", "--yes", "请帮我续费一台ECS实例，实例id是：i-rj90a7e840y5cde，续费时长22个月")
+    assert run.returncode == 0, run.stderr
+    [renew] = json.loads(run.stdout)["tool_calls"]
+    assert (renew["name"], renew["status"]) == ("RenewInstance", "ran") and "i-rj90a7e840y5cde" in renew["result"]
+    assert "no tools" not in run.stderr
+
+
+def test_no_tools_at_all_is_said_once(tmp_path):
+    with ScriptedServer(["Final Answer: 你好！"], owned_by="other") as server:
+        run = cli(tmp_path, "-c", str(config_file(tmp_path, server.api_base, tools=[])), "你好")
+    assert run.returncode == 0 and run.stdout.strip() == "你好！"
+    assert run.stderr.count("no tools") == 1 and "Traceback" not in run.stderr

@@ -75,7 +75,14 @@ def test_minimal_config_defaults(tmp_path):
     assert config.llm_config.timeout == 120.0
     assert config.agent.engine == "native" and config.agent.max_turns == 3
     assert config.server.autostart is False
-    assert config.tools == []
+    # no `tools` key, as in the seed's configs: the tools/ folder (here: this checkout's)
+    assert config.tools is None and config.tool_sources() == [str(ROOT / "tools")]
+
+
+def test_an_empty_tools_list_means_no_tools(tmp_path):
+    for text in ("tools: []", "tools:"):
+        config = load_config(write(tmp_path, MINIMAL + text + "\n"))
+        assert config.tools == [] and config.tool_sources() == []
 
 
 def test_tools_null_is_empty(tmp_path):

@@ -111,14 +111,26 @@ def test_a_follow_up_in_the_chat_calls_the_tool_again(tmp_path):
 
 # --- the native engine in this process, against one bundled-model server for the session ---------
 
-def native_engine(api_base: str):
+def native_engine(api_base: str, tools: str = str(ROOT / "tools")):
     from localagent.agent import create_engine
     from localagent.config import load_config
     from localagent.tools import Toolbox
 
     config = load_config(ROOT / "config" / "default.yaml")
     config.llm_config.api_base = api_base
-    return create_engine(config, api_base, Toolbox.load([str(ROOT / "tools")]), dry_run=True)
+    return create_engine(config, api_base, Toolbox.load([tools]), dry_run=True)
+
+
+EVERYDAY = str(ROOT / "tests" / "fixtures" / "everyday_tools.py")  # tools with no annotations
+
+
+def asks_or_answers_cleanly(result, language: str) -> None:
+    """What the user reads: an answer in their language, no internal text, nothing that ran."""
+    from bench.scoring import answer_language_ok, internal_text
+
+    assert result.stopped == "answer" and result.answer.strip(), result
+    assert not [c for c in result.tool_calls if c.executed], result.tool_calls
+    assert not internal_text(result.answer) and answer_language_ok(result.answer, language), result.answer
 
 
 @pytest.mark.parametrize("question", ["你好！", "Hi there, how are you?"])
@@ -130,6 +142,17 @@ def test_a_greeting_calls_no_tool(bundled_llm, question):
 @pytest.mark.parametrize("question", ["帮我重启一下服务器", "Please stop my instance."])
 def test_a_missing_id_is_asked_for_not_invented(bundled_llm, question):
     result = native_engine(bundled_llm).run(question)
-    assert result.stopped == "answer" and result.answer.strip()
-    # the model may try a made-up id; grounding refuses it and the model asks instead
-    assert all(c.error and c.error.startswith("not executed:") for c in result.tool_calls), result.tool_calls
+    # the model may try a made-up id; grounding refuses it and the agent asks instead
+    asks_or_answers_cleanly(result, "zh" if question.startswith("帮") else "en")
+
+
+@pytest.mark.parametrize("question, language", [
+    ("明天天气怎么样？", "zh"), ("What will the weather be like tomorrow?", "en"),
+    ("帮我把钱换成美元", "zh"), ("Book a meeting room for me tomorrow afternoon.", "en")])
+def test_a_missing_value_on_tools_without_annotations_is_asked_for(bundled_llm, question, language):
+    asks_or_answers_cleanly(native_engine(bundled_llm, EVERYDAY).run(question), language)
+
+
+@pytest.mark.parametrize("question, language", [("法国的首都是哪里？", "zh"), ("What is 17 plus 25?", "en")])
+def test_a_question_no_tool_serves_runs_no_tool(bundled_llm, question, language):
+    asks_or_answers_cleanly(native_engine(bundled_llm, EVERYDAY).run(question), language)

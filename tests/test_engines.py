@@ -465,6 +465,16 @@ def test_missing_required_argument_then_repaired_call(v, toolbox):
     assert RENEWED in observations(v, free[2])
 
 
+@variants([NATIVE_LLAMACPP, NATIVE_OTHER, ROLEPLAY])
+def test_arguments_over_several_lines_reach_the_tool_whole(v, toolbox, deploy_log):
+    """Both engines read a reply with the same parser: RolePlay's own regex took only the first line."""
+    call = f'Thought: deploy\nAction: Deploy\nAction Input: {{"instance_id": "{INSTANCE}",\n"version": "v2"}}'
+    result, _ = run(v, [call, v.answer("已部署。")], toolbox, question=f"请把 v2 部署到实例 {INSTANCE}")
+    [record] = result.tool_calls
+    assert (record.status, record.arguments) == ("ran", {"instance_id": INSTANCE, "version": "v2"})
+    assert deploy_log.read_text(encoding="utf-8") == f"{INSTANCE} v2\n" and result.answer == "已部署。"
+
+
 @variants(ALL)
 def test_a_tool_that_raises_becomes_an_error_observation(v, toolbox):
     result, free = run(v, [v.call("Explode", {"reason": "test"}), v.answer("工具出错了。")], toolbox,

@@ -9,6 +9,8 @@ import stat
 import pexpect
 import pytest
 
+from localagent.replies import in_language
+
 from localagent.engines.base import RunResult, ToolCallRecord
 from localagent.transcript import (Transcript, TranscriptError, append_line, load_history,
                                    save_conversation)
@@ -65,7 +67,7 @@ def test_resume_continues_the_conversation_and_appends_to_the_same_file(tmp_path
         assert run.stdout.strip() == "about 2.1 million"
         messages = server.chat_requests()[-1]["messages"]
     assert [(m["role"], m["content"]) for m in messages[1:]] == [  # the answer as the model wrote it
-        ("user", "capital of France?"), ("assistant", "Final Answer: Paris"), ("user", "how many people live there?")]
+        ("user", "capital of France?"), ("assistant", "Final Answer: Paris"), ("user", in_language("how many people live there?", "en"))]
     assert [r["prompt"] for r in lines(path)] == ["capital of France?", "how many people live there?"]
 
 
@@ -81,7 +83,7 @@ def test_resume_in_the_chat_and_a_missing_file(tmp_path):
         child.sendcontrol("d")
         child.expect(pexpect.EOF)
         assert [m["content"] for m in server.chat_requests()[0]["messages"][1:]] == [
-            "my name is Ada", "Hello Ada", "who am I?"]
+            "my name is Ada", "Hello Ada", in_language("who am I?", "en")]  # the language note: the question only
         run = cli(tmp_path, "-c", config, "--resume", str(tmp_path / "nope.jsonl"), "hi")
     assert run.returncode == 2 and "no such transcript" in run.stderr and "Traceback" not in run.stderr
     assert lines(saved)[-1]["prompt"] == "who am I?"  # appended to the resumed file

@@ -21,7 +21,7 @@ from ..config import AgentConfig
 from ..constrain import KINDS, Constraint, arguments_schema
 from ..errors import AgentError, EndpointError
 from ..grounding import Evidence
-from ..replies import Language, conversation_language
+from ..replies import Language, conversation_language, in_language
 from ..llm import LLMClient, Reply
 from ..parsing import ParsedCall, last_action_start, loads_lenient, parse_reply
 from ..prompts import dated, observation_message, react_system_prompt
@@ -69,15 +69,16 @@ class NativeEngine:
         started = time.perf_counter()
         history = history or []
         today = date.today()
+        language = conversation_language(question, history)
         q = _Question(
             messages=[{"role": "system", "content": self.system_prompt(today)}, *history,
-                      {"role": "user", "content": question}],
+                      {"role": "user", "content": in_language(question, language)}],
             result=RunResult(),
             runner=CallRunner(self.toolbox, approve=self.approve, dry_run=self.dry_run,
                               grounding=self.agent.grounding,
                               max_observation_chars=self.agent.max_observation_chars),
             evidence=history_evidence(history) + [question],
-            language=conversation_language(question, history), today=today)
+            language=language, today=today)
         try:
             for turn in range(1, self.agent.max_turns + 1):
                 q.result.turns = turn

@@ -10,6 +10,7 @@ import contextlib
 import functools
 import inspect
 import io
+import json
 import os
 import re
 import time
@@ -21,11 +22,11 @@ from typing import Any
 from ..config import AgentConfig, LLMConfig
 from ..errors import AgentError
 from ..llm import _message, _reason
-from ..parsing import loads_lenient
+from ..parsing import loads_lenient, parse_reply
 from ..tools import Tool, Toolbox
 from ..grounding import Evidence
 from ..prompts import dated
-from ..replies import conversation_language
+from ..replies import conversation_language, in_language
 from .base import Events, RunResult, Stopwatch, ToolCallRecord
 from .execution import (Approver, CallRunner, approve_all, ask_for_missing, history_evidence,
                         observation_text, with_dry_run_notice)
@@ -110,9 +111,22 @@ class _LLMFixes:
         # retries (27 requests for one HTTP 500). Also counts the turn: at most agent.max_turns.
         self.state.start_turn()
         kwargs = self._create_kwargs(kwargs)
-        if stream:
-            return self._reply(self._chat_stream(messages, stop=stop, **kwargs))
-        return self._reply(self._chat_once(messages, stop, kwargs))
+        chunks = self._chat_stream(messages, stop=stop, **kwargs) if stream else self._chat_once(messages, stop, kwargs)
+        return self._reply(self._parsed(chunks))
+
+    def _parsed(self, chunks):
+        # fix: RolePlay finds calls with a one-line regex (`Action Input: (.+)`), so arguments written
+        # over several lines reached the tool cut at the first line break; our parser reads the
+        # reply (multi-line, fenced, JSON5, several calls) and RolePlay gets the calls as a message.
+        text = ""
+        for chunk in chunks:
+            text += chunk
+            yield chunk
+        calls = parse_reply(text).calls
+        if calls:
+            yield {"content": text, "tool_calls": [{"type": "function", "function": {
+                "name": c.name, "arguments": c.arguments if isinstance(c.arguments, str)
+                else json.dumps(c.arguments, ensure_ascii=False)}} for c in calls]}
 
     def _chat_once(self, messages, stop, kwargs):
         yield self._chat_no_stream(messages, stop=stop, **kwargs) or ""
@@ -317,7 +331,7 @@ class RolePlayEngine:
                                  instruction=dated(self.agent.instruction, state.today), stream=self.events.streams)
         steps: list[str] = []  # what RolePlay yields in ReAct mode: the model's text and the observations
         try:
-            for chunk in agent.run(question, history=history):
+            for chunk in agent.run(in_language(question, language), history=history):
                 if isinstance(chunk, str):
                     steps.append(chunk)  # the LLM streams the text deltas to events.on_text itself
             if result.tool_calls and state.called_in == result.turns:
