@@ -71,7 +71,7 @@ def main(
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML config (default: config/default.yaml)."),
     tools: list[str] = typer.Option([], "--tools", "-t", help="More tools: a .py file, a folder, a module or an OpenAI tools .json. Repeatable."),
     engine: Optional[str] = typer.Option(None, "--engine", "-e", help="native or roleplay (overrides agent.engine)."),
-    json_out: bool = typer.Option(False, "--json", help="Print one JSON object (answer, stopped, turns, tool_calls, usage, timings, error). Needs a prompt."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object (answer, stopped, turns, tool_calls, usage, timings, error, partial). Needs a prompt."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Run side-effecting tools without asking (in batch mode they are refused without it)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Record tool calls and answer them with a neutral 'ok'; run nothing."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show token usage and timings per answer."),

@@ -78,7 +78,7 @@ def test_ten_prompts_four_at_a_time_one_failure_then_resume(tmp_path):
             record = records[f"q{i}"]
             assert record["stopped"] == "answer" and record["answer"] == f"answer to question {i}"
             assert set(record) == {"id", "prompt", "answer", "trace", "stopped", "turns", "tool_calls", "usage",
-                                   "timings", "error"}
+                                   "timings", "error", "partial"}
         assert records[9]["answer"] == "answer to plain question nine"
 
         # resume: two more prompts; only they are asked (the failed id is in --out too: skipped)

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..config import AgentConfig, LLMConfig
 from ..errors import AgentError
-from ..llm import _message, _reason
+from ..llm import endpoint_message, openai_client, redactor
 from ..parsing import loads_lenient
 from ..tools import Tool, Toolbox
 from ..grounding import Evidence
@@ -96,12 +96,10 @@ class _LLMFixes:
 
     def __init__(self, model: str, model_server: str, *, api_base: str, api_key: str, timeout: float,
                  max_retries: int, generate_cfg: dict | None = None, **kwargs: Any):
-        import openai
-
         # fix: the package logs the key it is given, so it only ever sees a placeholder
         super().__init__(model, model_server, api_base=api_base, api_key="EMPTY", **kwargs)
         # fix: its client has no timeout; openai's max_retries is the only retry layer (see chat)
-        self.client = openai.OpenAI(base_url=api_base, api_key=api_key, timeout=timeout, max_retries=max_retries)
+        self.client = openai_client(api_base, api_key, timeout, max_retries)
         self.generate_cfg = generate_cfg or {}
         self.state: _State | None = None  # set by the engine for each question
 
@@ -338,21 +336,15 @@ class RolePlayEngine:
         except self.ms.openai.OpenAIError as e:
             result.stopped, result.error = "error", self._endpoint_error(e)
         except Exception as e:  # a bug in the package must not end the session
-            result.stopped, result.error = "error", f"roleplay engine failed: {type(e).__name__}: {e}"
+            result.stopped = "error"
+            result.error = redactor(cfg)(f"roleplay engine failed: {type(e).__name__}: {e}")
         finally:
             result.timings.total_s = time.perf_counter() - started
         return result
 
     def _endpoint_error(self, e: Exception) -> str:
-        """The same one-line messages as localagent.llm.LLMClient."""
-        openai = self.ms.openai
-        if isinstance(e, openai.APITimeoutError):
-            return f"no answer from {self.api_base} within {self.llm_config.timeout:g} s (llm_config.timeout)"
-        if isinstance(e, openai.APIConnectionError):
-            return f"cannot reach the LLM endpoint {self.api_base} ({_reason(e)})"
-        if isinstance(e, openai.APIStatusError):
-            return f"the LLM endpoint answered HTTP {e.status_code}: {_message(e)}"
-        return f"LLM request failed: {e}"
+        """The same one-line messages as localagent.llm.LLMClient, the key redacted."""
+        return redactor(self.llm_config)(endpoint_message(e, self.api_base, self.llm_config.timeout))
 
 
 def _answer(text: str) -> str:
