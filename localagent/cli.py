@@ -152,7 +152,10 @@ def prepare(opts: Options):
     config = load_config(opts.config)
     if opts.engine:
         config.agent.engine = opts.engine
-    toolbox = Toolbox.load([config.resolve(t) for t in config.tools] + list(opts.tools))
+    toolbox = Toolbox.load([config.resolve(t) for t in config.tools] + list(opts.tools),
+                           tool_timeout=config.agent.tool_timeout)
+    for message in toolbox.replaced:
+        warn(message)
     return config, toolbox
 
 

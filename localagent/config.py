@@ -46,6 +46,8 @@ class AgentConfig(_Strict):
     # Refuse calls whose id-like arguments appear nowhere in the conversation.
     grounding: bool = True
     max_observation_chars: int = Field(2000, ge=100)
+    # Seconds a tool may run before its call fails (a tool's own `timeout` attribute wins).
+    tool_timeout: float = Field(60.0, gt=0)
 
 
 class ServerConfig(_Strict):
