@@ -133,6 +133,8 @@ def check_options(opts: Options) -> None:
                                    ("--doctor", opts.doctor)) if on]
     if len(modes) > 1:
         fail(f"give only one of {' and '.join(modes)}")
+    if opts.prompt is not None and not opts.prompt.strip():
+        fail("the prompt is empty: give a question, or none for an interactive chat")
     if opts.out and not opts.batch:
         fail("--out goes with --batch")
     if opts.json_out and opts.prompt is None:
@@ -262,4 +264,10 @@ def entry() -> None:
         # Started from a shell script's background job, SIGINT arrives ignored (SIG_IGN is
         # inherited); at a terminal, Ctrl-C must still stop the answer.
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _terminate)
     app()
+
+
+def _terminate(signum, frame) -> None:
+    """SIGTERM ends like Ctrl-C: the answer stops, the exchange so far is recorded, exit 130."""
+    raise KeyboardInterrupt
