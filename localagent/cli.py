@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -18,6 +19,7 @@ from .errors import AgentError
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 EXIT_CODES = {"answer": 0, "error": 1, "max_turns": 3, "interrupted": 130}
 USAGE_ERRORS = ("ConfigError", "ToolLoadError", "TranscriptError", "BatchError")
+TERMINATED = threading.Event()  # SIGTERM arrived
 
 app = typer.Typer(add_completion=False, rich_markup_mode="rich", context_settings={
     "help_option_names": ["-h", "--help"]})
@@ -269,5 +271,7 @@ def entry() -> None:
 
 
 def _terminate(signum, frame) -> None:
-    """SIGTERM ends like Ctrl-C: the answer stops, the exchange so far is recorded, exit 130."""
+    """SIGTERM ends like Ctrl-C: the answer stops, the exchange so far is recorded, exit 130
+    (and the chat leaves rather than going back to its prompt)."""
+    TERMINATED.set()
     raise KeyboardInterrupt

@@ -15,6 +15,7 @@ from rich.console import Console
 from localagent.config import load_config
 from localagent.errors import ConfigError
 from localagent.render import TerminalEvents
+from faulty_server import FaultyServer
 from scripted_server import ScriptedServer
 from test_cli import ROOT, assert_one_line_error, cli, cli_env, config_file
 from test_endpoint_faults import finishes_within
@@ -55,7 +56,10 @@ def test_an_empty_prompt_is_refused_in_one_line(tmp_path, prompt):
 
 def test_sigterm_ends_like_ctrl_c_and_the_exchange_is_recorded(tmp_path):
     transcript = tmp_path / "t.jsonl"
-    with ScriptedServer([{"content": "Final Answer: too late", "delay": 30}], owned_by="other") as server:
+    def slow(handler, body):  # answers only when the test ends
+        handler.server_stop.wait()
+
+    with FaultyServer(slow) as server:
         process = subprocess.Popen(
             [sys.executable, str(ROOT / "agent_demo.py"), "-c", str(config_file(tmp_path, server.api_base)),
              "--transcript", str(transcript), "--json", "a slow question"],
@@ -63,7 +67,7 @@ def test_sigterm_ends_like_ctrl_c_and_the_exchange_is_recorded(tmp_path):
             stderr=subprocess.PIPE, text=True)
         try:
             deadline = time.monotonic() + 30
-            while not server.chat_requests():
+            while not server.posts:
                 assert time.monotonic() < deadline and process.poll() is None, "the question never reached the server"
                 time.sleep(0.05)
             process.send_signal(signal.SIGTERM)
@@ -75,3 +79,31 @@ def test_sigterm_ends_like_ctrl_c_and_the_exchange_is_recorded(tmp_path):
     assert json.loads(out)["stopped"] == "interrupted"
     record = json.loads(transcript.read_text())
     assert record["prompt"] == "a slow question" and record["stopped"] == "interrupted"
+
+
+def test_sigterm_in_the_chat_records_the_answer_so_far_and_leaves(tmp_path):
+    transcript = tmp_path / "t.jsonl"
+
+    def slow(handler, body):
+        handler.server_stop.wait()
+
+    with FaultyServer(slow) as server:
+        process = subprocess.Popen(
+            [sys.executable, str(ROOT / "agent_demo.py"), "-c", str(config_file(tmp_path, server.api_base)),
+             "--transcript", str(transcript)],
+            cwd=tmp_path, env=cli_env(tmp_path), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True)
+        try:
+            process.stdin.write("a slow question\n")
+            process.stdin.flush()  # stdin stays open: the chat would wait for the next line
+            deadline = time.monotonic() + 30
+            while not server.posts:
+                assert time.monotonic() < deadline and process.poll() is None, "the question never reached the server"
+                time.sleep(0.05)
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=15)
+        finally:
+            if process.poll() is None:
+                process.kill()
+    assert process.returncode == 130
+    assert json.loads(transcript.read_text())["stopped"] == "interrupted"
