@@ -86,7 +86,7 @@ def main(
     batch: Optional[Path] = typer.Option(None, "--batch", metavar="FILE", rich_help_panel=BATCH,
                                          help='Answer every line of FILE: {"id": ..., "prompt": ...} or plain text (id = line number).'),
     out: Optional[Path] = typer.Option(None, "--out", metavar="FILE", rich_help_panel=BATCH,
-                                       help="Batch results, one JSON line each, appended; ids already there are skipped (default: <batch file>.results.jsonl)."),
+                                       help="Batch results, one JSON line each, appended; ids answered there are skipped, failed ones asked again (default: <batch file>.results.jsonl)."),
     concurrency: int = typer.Option(4, "--concurrency", min=1, max=256, rich_help_panel=BATCH,
                                     help="Batch questions answered at once."),
     doctor: bool = typer.Option(False, "--doctor", help="Check the config, the endpoint, autostart and the tools; start nothing. Exit 0 when a model can answer."),
@@ -95,7 +95,7 @@ def main(
 
     With nothing running at llm_config.api_base and server.autostart: true (the default config), the bundled Qwen2.5-Coder model is served by llama.cpp for the duration of the command.
 
-    Exit codes: 0 answered, 1 error, 2 bad config/options/input, 3 stopped at agent.max_turns, 130 interrupted.
+    Exit codes: 0 answered, 1 error, 2 bad config/options/input, 3 stopped at agent.max_turns, 130 interrupted (Ctrl-C or SIGTERM).
     """
     opts = Options(prompt, config or default_config(), tools, engine, json_out, yes, dry_run, verbose, debug,
                    transcript, no_transcript, resume, batch, out, concurrency, doctor)
