@@ -105,7 +105,7 @@ class LLMClient:
                                 f"{first_bytes(response.encode())}")
         if not getattr(response, "choices", None):
             raise EndpointError(f"{self.api_base} answered without a chat completion (no choices): "
-                                f"{first_bytes(json.dumps(response.model_dump(), ensure_ascii=False).encode())}")
+                                f"{first_bytes(json.dumps(response.model_dump(exclude_unset=True), ensure_ascii=False).encode())}")
         choice = response.choices[0]
         reply = Reply(content=choice.message.content or "", finish_reason=choice.finish_reason,
                       server_timings=(response.model_extra or {}).get("timings"))

@@ -10,8 +10,8 @@ from typing import Any, Callable
 
 import pytest
 
-from faulty_server import (FaultyServer, answer, drop_after, echo_key, in_turn, not_json, stall_after,
-                           stream_forever, trickle)
+from faulty_server import (FaultyServer, answer, drop_after, echo_key, in_turn, not_json, send_json,
+                           stall_after, stream_forever, trickle)
 from localagent.agent import create_engine
 from localagent.cli import EXIT_CODES
 from localagent.config import Config, LLMConfig
@@ -141,6 +141,19 @@ def test_a_200_that_is_not_json_names_the_server_and_its_first_bytes(tmp_path, c
     assert "502 Bad Gateway" in error
     assert plain.returncode == 1
     assert_one_line_error(plain, "502 Bad Gateway")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_200_that_is_json_but_no_completion_shows_what_it_was(stream):
+    def error_object(handler, body):
+        send_json(handler, 200, {"error": {"message": "model overloaded"}})
+
+    with FaultyServer(error_object) as server:
+        llm = client(server.api_base)
+        ask = streamed(llm) if stream else (lambda: llm.chat([{"role": "user", "content": "hi"}]))
+        with pytest.raises(EndpointError) as caught:
+            finishes_within(10, ask)
+    assert server.api_base in str(caught.value) and "model overloaded" in str(caught.value)
 
 
 def test_a_streamed_200_that_is_not_json_names_the_server_and_its_first_bytes():
