@@ -86,8 +86,9 @@ def tool_file(tmp_path: Path) -> Path:
 
 
 def ask(tmp_path: Path, tool_file: Path, script: list, *args: str, agent: dict | None = None, timeout: float = 60):
+    # grounding off: these calls are about what a tool does once it runs, not about their values
     with ScriptedServer(script, owned_by="other") as server:
-        config = config_file(tmp_path, server.api_base, agent=agent or {})
+        config = config_file(tmp_path, server.api_base, agent={"grounding": False, **(agent or {})})
         return cli(tmp_path, "-c", str(config), "-t", str(tool_file), *args, timeout=timeout)
 
 
@@ -117,7 +118,7 @@ def test_an_abandoned_call_cannot_write_into_a_later_answer(tmp_path, tool_file,
     with ScriptedServer([call("Hang", {"task": "x"}), "Final Answer: first", "Final Answer: second"],
                         owned_by="other") as server:
         config = Config(llm_config=LLMConfig(model="m", api_base=server.api_base, max_retries=0),
-                        agent=AgentConfig(max_turns=3))
+                        agent=AgentConfig(max_turns=3, grounding=False))
         engine = create_engine(config, server.api_base, toolbox)
         first = engine.run("run hang")
         hang_module.RELEASE.set()  # the abandoned call now prints and returns
