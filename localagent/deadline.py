@@ -1,9 +1,11 @@
 """A deadline for a whole HTTP request, body included.
 
 httpx's timeouts bound each wait for the next bytes, not the request: a server that streams for
-ever, or trickles its body a byte at a time, would hold the caller for ever. This transport
-starts a timer when the response headers arrive and, when it fires, shuts the connection's
-socket down, which wakes a read blocked on it; the read then fails as `DeadlineExceeded`.
+ever, or trickles its body a byte at a time, would hold the caller for ever. `deadline_hooks`
+are httpx event hooks (so they hold whatever transport or proxy the client uses): when the
+response headers arrive, its body is wrapped in a DeadlineStream whose timer, when it fires,
+shuts the connection's socket down; that wakes a read blocked on it, and the read fails as
+DeadlineExceeded. Before the headers, the client's own timeouts bound the wait.
 """
 from __future__ import annotations
 
@@ -11,45 +13,38 @@ import contextlib
 import socket
 import threading
 import time
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import httpx
 
 HEAD_BYTES = 200  # how much of a body is kept for error messages
+_STARTED = "localagent.started"  # a request extension: when it was sent
 
 
 class DeadlineExceeded(httpx.ReadTimeout):
     """The whole request took longer than its deadline (not one wait: that is a ReadTimeout)."""
 
 
-class DeadlineTransport(httpx.BaseTransport):
-    """Bounds every request to `seconds` from its start. Before the headers arrive the client's
-    own timeouts (each at most `seconds` too) bound the wait; after, the timer does."""
+def deadline_hooks(seconds: float) -> dict[str, list[Callable[[Any], None]]]:
+    """event_hooks for an httpx.Client: every request ends within `seconds` from its start."""
+    def stamp(request: httpx.Request) -> None:
+        request.extensions[_STARTED] = time.monotonic()
 
-    def __init__(self, seconds: float, inner: httpx.BaseTransport | None = None):
-        self.seconds = seconds
-        self.inner = inner or httpx.HTTPTransport()
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        started = time.monotonic()
-        response = self.inner.handle_request(request)
+    def bound(response: httpx.Response) -> None:
+        started = response.request.extensions.get(_STARTED, time.monotonic())
         network = response.extensions.get("network_stream")
         sock = network.get_extra_info("socket") if network is not None else None
-        remaining = max(0.0, self.seconds - (time.monotonic() - started))
-        body = DeadlineStream(response.stream, remaining, sock, self.seconds)
-        return httpx.Response(response.status_code, headers=response.headers, stream=body,
-                              extensions={**response.extensions, "deadline": body})
+        remaining = max(0.0, seconds - (time.monotonic() - started))
+        response.stream = DeadlineStream(response.stream, remaining, sock, seconds)
 
-    def close(self) -> None:
-        self.inner.close()
+    return {"request": [stamp], "response": [bound]}
 
 
 class DeadlineStream(httpx.SyncByteStream):
     """A response body that ends in DeadlineExceeded when its time is up. Keeps the first bytes:
     what a server sent is the best clue when it is not what was expected."""
 
-    def __init__(self, inner: httpx.SyncByteStream, remaining: float, sock: socket.socket | None,
-                 seconds: float):
+    def __init__(self, inner: Any, remaining: float, sock: socket.socket | None, seconds: float):
         self.inner, self.seconds = inner, seconds
         self.head = b""
         self.expired = False
@@ -80,6 +75,7 @@ class DeadlineStream(httpx.SyncByteStream):
             raise
         if self.expired:  # ... or, with `Connection: close`, as the end of the body
             raise self._exceeded()
+        self.timer.cancel()
 
     def close(self) -> None:
         self.timer.cancel()
@@ -87,6 +83,5 @@ class DeadlineStream(httpx.SyncByteStream):
 
 
 def head_of(response: httpx.Response) -> bytes:
-    """The first bytes of a response body read through a DeadlineTransport (b"" otherwise)."""
-    body = response.extensions.get("deadline")
-    return body.head if isinstance(body, DeadlineStream) else b""
+    """The first bytes of a response body read under deadline_hooks (b"" otherwise)."""
+    return response.stream.head if isinstance(response.stream, DeadlineStream) else b""

@@ -9,7 +9,7 @@ from typing import Any, Callable
 import httpx
 
 from .config import LLMConfig
-from .deadline import DeadlineExceeded, DeadlineTransport, head_of
+from .deadline import DeadlineExceeded, deadline_hooks, head_of
 from .errors import EndpointError, IncompleteReply
 from .redaction import Redactor
 
@@ -210,9 +210,10 @@ def openai_client(api_base: str, api_key: str, timeout: float, max_retries: int)
     """An OpenAI client whose every request ends within `timeout`, body included."""
     import openai
 
-    transport = DeadlineTransport(timeout, httpx.HTTPTransport(limits=_LIMITS))
+    http = httpx.Client(timeout=timeout, limits=_LIMITS, follow_redirects=True,
+                        event_hooks=deadline_hooks(timeout))
     return openai.OpenAI(base_url=api_base, api_key=api_key, timeout=timeout, max_retries=max_retries,
-                         http_client=httpx.Client(transport=transport, timeout=timeout, follow_redirects=True))
+                         http_client=http)
 
 
 def endpoint_message(error: Exception, api_base: str, timeout: float) -> str:
