@@ -163,29 +163,10 @@ class LLMClient:
                             call.arguments += part.function.arguments or ""
         except (httpx.HTTPError, ValueError, self._openai.OpenAIError) as e:
             reply.content = "".join(parts)
-            raise IncompleteReply(self._broken_off(e, stream.response, reply.content), reply.content) from None
+            raise stream_failure(e, self.api_base, self.config.timeout, stream.response, reply.content) from None
         reply.content = "".join(parts)
         if reply.finish_reason is None:
-            if not events:
-                raise IncompleteReply(f"{self.api_base} answered HTTP {stream.response.status_code} without "
-                                      f"a chat completion stream: {first_bytes(head_of(stream.response))}")
-            raise IncompleteReply(f"the reply from {self.api_base} was cut off: the stream ended without a "
-                                  f"finish_reason{_arrived(reply.content)}", reply.content)
-
-    def _broken_off(self, error: Exception, response: httpx.Response, partial: str) -> str:
-        """Which limit a stream hit or how it broke, and what it had sent."""
-        sent = _arrived(partial) if partial else f"; it sent: {first_bytes(head_of(response))}"
-        if isinstance(error, DeadlineExceeded):
-            return (f"the reply from {self.api_base} did not finish within {self.config.timeout:g} s "
-                    f"(llm_config.timeout bounds the whole request){sent}")
-        if isinstance(error, httpx.TimeoutException):
-            return (f"{self.api_base} stopped sending in the middle of the reply: nothing for "
-                    f"{self.config.timeout:g} s (llm_config.timeout){sent}")
-        if isinstance(error, httpx.HTTPError):
-            return f"the connection to {self.api_base} broke in the middle of the reply ({_reason(error)}){sent}"
-        if isinstance(error, ValueError):
-            return f"{self.api_base} sent a stream event that is not JSON: {first_bytes(head_of(response))}"
-        return f"{self.api_base} reported an error in the middle of the reply ({_message(error)}){sent}"
+            raise stream_cut_off(self.api_base, stream.response, events, reply.content)
 
     def probe(self) -> ServerInfo:
         """Which server is behind the endpoint, from /models (llama.cpp and vLLM name themselves)."""
@@ -230,6 +211,33 @@ def endpoint_message(error: Exception, api_base: str, timeout: float) -> str:
     if isinstance(error, openai.APIStatusError):
         return f"the LLM endpoint answered HTTP {error.status_code}: {_message(error)}"
     return f"LLM request failed: {error}"
+
+
+def stream_failure(error: Exception, api_base: str, timeout: float, response: httpx.Response,
+                   partial: str) -> IncompleteReply:
+    """A stream that failed midway: which limit it hit or how it broke, and what it had sent."""
+    sent = _arrived(partial) if partial else f"; it sent: {first_bytes(head_of(response))}"
+    if isinstance(error, DeadlineExceeded):
+        message = (f"the reply from {api_base} did not finish within {timeout:g} s "
+                   f"(llm_config.timeout bounds the whole request){sent}")
+    elif isinstance(error, httpx.TimeoutException):
+        message = f"{api_base} stopped sending in the middle of the reply: nothing for {timeout:g} s (llm_config.timeout){sent}"
+    elif isinstance(error, httpx.HTTPError):
+        message = f"the connection to {api_base} broke in the middle of the reply ({_reason(error)}){sent}"
+    elif isinstance(error, ValueError):
+        message = f"{api_base} sent a stream event that is not JSON: {first_bytes(head_of(response))}"
+    else:
+        message = f"{api_base} reported an error in the middle of the reply ({_message(error)}){sent}"
+    return IncompleteReply(message, partial)
+
+
+def stream_cut_off(api_base: str, response: httpx.Response, events: int, partial: str) -> IncompleteReply:
+    """A stream that ended without a finish_reason (or was no stream at all)."""
+    if not events:
+        return IncompleteReply(f"{api_base} answered HTTP {response.status_code} without a chat completion "
+                               f"stream: {first_bytes(head_of(response))}")
+    return IncompleteReply(f"the reply from {api_base} was cut off: the stream ended without a "
+                           f"finish_reason{_arrived(partial)}", partial)
 
 
 def first_bytes(data: bytes, limit: int = 120) -> str:

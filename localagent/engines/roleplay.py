@@ -18,9 +18,11 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
+import httpx
+
 from ..config import AgentConfig, LLMConfig
-from ..errors import AgentError
-from ..llm import endpoint_message, openai_client, redactor
+from ..errors import AgentError, IncompleteReply
+from ..llm import endpoint_message, openai_client, redactor, stream_cut_off, stream_failure
 from ..parsing import loads_lenient
 from ..tools import Tool, Toolbox
 from ..grounding import Evidence
@@ -100,6 +102,7 @@ class _LLMFixes:
         super().__init__(model, model_server, api_base=api_base, api_key="EMPTY", **kwargs)
         # fix: its client has no timeout; openai's max_retries is the only retry layer (see chat)
         self.client = openai_client(api_base, api_key, timeout, max_retries)
+        self.endpoint, self.timeout = api_base.rstrip("/"), timeout
         self.generate_cfg = generate_cfg or {}
         self.state: _State | None = None  # set by the engine for each question
 
@@ -150,11 +153,23 @@ class _LLMFixes:
 
     # fix: the package reads usage with pydantic v1's .dict() (a deprecation warning per call) and
     # fails on a reply without usage
+    # fix: a stream that broke off was taken as the whole reply, and a failure midway surfaced as
+    # a bare httpx error: both are an IncompleteReply with the text so far, as in llm.py
     def stat_last_call_token_info_stream(self, response):
-        for chunk in response:
-            if chunk.usage:
-                self.last_call_usage_info = chunk.usage.model_dump()
-            yield chunk
+        parts, events, finished = [], 0, False
+        try:
+            for chunk in response:
+                events += 1
+                if chunk.usage:
+                    self.last_call_usage_info = chunk.usage.model_dump()
+                if chunk.choices:
+                    finished = finished or bool(chunk.choices[0].finish_reason)
+                    parts.append(chunk.choices[0].delta.content or "")
+                yield chunk
+        except (httpx.HTTPError, ValueError) as e:
+            raise stream_failure(e, self.endpoint, self.timeout, response.response, "".join(parts)) from None
+        if not finished:
+            raise stream_cut_off(self.endpoint, response.response, events, "".join(parts))
 
     def stat_last_call_token_info_no_stream(self, response):
         self.last_call_usage_info = response.usage.model_dump() if response.usage else {}
@@ -335,6 +350,9 @@ class RolePlayEngine:
             result.stopped, result.error = "interrupted", "interrupted by the user"
         except self.ms.openai.OpenAIError as e:
             result.stopped, result.error = "error", self._endpoint_error(e)
+        except IncompleteReply as e:
+            redact = redactor(cfg)
+            result.stopped, result.error, result.partial = "error", redact(str(e)), redact(e.partial)
         except Exception as e:  # a bug in the package must not end the session
             result.stopped = "error"
             result.error = redactor(cfg)(f"roleplay engine failed: {type(e).__name__}: {e}")
