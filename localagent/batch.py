@@ -146,7 +146,8 @@ class ResultWriter:
                 data = data[os.write(self.fd, data):]
             os.fsync(self.fd)
         except OSError as e:
-            what = "the disk is full" if e.errno in (errno.ENOSPC, errno.EDQUOT) else f"cannot write ({e.strerror or e})"
+            full = e.errno in (errno.ENOSPC, errno.EDQUOT)
+            what = "the disk is full" if full else f"cannot write ({e.strerror or e})"
             self.failure = ResultsNotSaved(
                 f"{self.path}: {what}; {self.saved} result(s) of this run were saved before, each line whole; "
                 f"make room and rerun to resume")
@@ -251,7 +252,7 @@ def _answer_all(todo: list[Item], writer: ResultWriter, engine: Any, workers: in
 def _count(summary: Summary, future: Future) -> None:
     if future.cancelled():
         return
-    future.result()  # a result that could not be saved ends the batch (ResultsNotSaved)
+    result = future.result()  # ResultsNotSaved (a full disk) ends the batch here
     summary.done += 1
-    if future.result().stopped == "error":
+    if result.stopped == "error":
         summary.errors += 1

@@ -104,8 +104,9 @@ class LLMClient:
             raise EndpointError(f"{self.api_base} answered with a body that is not JSON: "
                                 f"{first_bytes(response.encode())}")
         if not getattr(response, "choices", None):
+            sent = json.dumps(response.model_dump(exclude_unset=True), ensure_ascii=False)  # its own keys only
             raise EndpointError(f"{self.api_base} answered without a chat completion (no choices): "
-                                f"{first_bytes(json.dumps(response.model_dump(exclude_unset=True), ensure_ascii=False).encode())}")
+                                f"{first_bytes(sent.encode())}")
         choice = response.choices[0]
         reply = Reply(content=choice.message.content or "", finish_reason=choice.finish_reason,
                       server_timings=(response.model_extra or {}).get("timings"))
@@ -176,7 +177,8 @@ class LLMClient:
             response.raise_for_status()
             data = response.json().get("data", [])
         except (httpx.HTTPError, ValueError, AttributeError) as e:
-            raise EndpointError(self.redact(f"cannot reach the LLM endpoint {self.api_base} ({_reason(e)})")) from None
+            message = f"cannot reach the LLM endpoint {self.api_base} ({_reason(e)})"
+            raise EndpointError(self.redact(message)) from None
         owners = {str(m.get("owned_by", "")).lower() for m in data}
         kind = "llama.cpp" if owners & {"llamacpp", "llama.cpp"} else "vllm" if "vllm" in owners else "unknown"
         return ServerInfo(kind=kind, models=[m.get("id", "") for m in data])
@@ -221,7 +223,8 @@ def stream_failure(error: Exception, api_base: str, timeout: float, response: ht
         message = (f"the reply from {api_base} did not finish within {timeout:g} s "
                    f"(llm_config.timeout bounds the whole request){sent}")
     elif isinstance(error, httpx.TimeoutException):
-        message = f"{api_base} stopped sending in the middle of the reply: nothing for {timeout:g} s (llm_config.timeout){sent}"
+        message = (f"{api_base} stopped sending in the middle of the reply: nothing for {timeout:g} s "
+                   f"(llm_config.timeout){sent}")
     elif isinstance(error, httpx.HTTPError):
         message = f"the connection to {api_base} broke in the middle of the reply ({_reason(error)}){sent}"
     elif isinstance(error, ValueError):

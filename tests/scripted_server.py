@@ -99,10 +99,13 @@ class ScriptedServer:
                     self._send(item["status"], {"error": {"message": item.get("message", "scripted failure"),
                                                           "type": "server_error"}})
                     return
-                if body.get("stream"):
-                    self._stream(item)
-                else:
-                    self._send(200, _completion(item))
+                try:
+                    if body.get("stream"):
+                        self._stream(item)
+                    else:
+                        self._send(200, _completion(item))
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True  # the client gave up (a timeout, Ctrl-C): nothing to say
 
             def _stream(self, item: dict[str, Any]) -> None:
                 self.send_response(200)
