@@ -327,8 +327,9 @@ class Toolbox:
         self.tools: dict[str, Tool] = {}
         self.replaced: list[str] = []
         for tool in tools:
-            if tool.name in self.tools:
-                self.replaced.append(replaced_message(self.tools[tool.name], tool))
+            earlier = self.tools.get(tool.name)
+            if earlier is not None and earlier.source != tool.source:  # the same file twice replaces nothing
+                self.replaced.append(replaced_message(earlier, tool))
             # a tool's own limit wins over agent.tool_timeout
             self.tools[tool.name] = tool if tool.timeout else replace(tool, timeout=tool_timeout)
 

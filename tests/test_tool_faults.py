@@ -200,3 +200,9 @@ def test_a_tool_name_servers_reject_is_a_load_error_naming_the_file(tmp_path, so
     run = cli(tmp_path, "-c", str(config), "-t", str(path), "hi")
     assert run.returncode == 2
     assert_one_line_error(run, str(path), "tool name")
+
+
+def test_the_same_tool_file_twice_replaces_nothing_and_says_nothing(tmp_path):
+    shipped = str(Path(__file__).resolve().parent.parent / "tools")
+    toolbox = Toolbox.load([shipped, shipped])
+    assert toolbox.replaced == [] and "Calculator" in toolbox.names()
