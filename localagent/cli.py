@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -18,6 +19,7 @@ from .errors import AgentError
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 EXIT_CODES = {"answer": 0, "error": 1, "max_turns": 3, "interrupted": 130}
 USAGE_ERRORS = ("ConfigError", "ToolLoadError", "TranscriptError", "BatchError")
+TERMINATED = threading.Event()  # SIGTERM arrived
 
 app = typer.Typer(add_completion=False, rich_markup_mode="rich", context_settings={
     "help_option_names": ["-h", "--help"]})
@@ -71,7 +73,7 @@ def main(
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML config (default: config/default.yaml)."),
     tools: list[str] = typer.Option([], "--tools", "-t", help="More tools: a .py file, a folder, a module or an OpenAI tools .json. Repeatable."),
     engine: Optional[str] = typer.Option(None, "--engine", "-e", help="native or roleplay (overrides agent.engine)."),
-    json_out: bool = typer.Option(False, "--json", help="Print one JSON object (answer, stopped, turns, tool_calls, usage, timings, error). Needs a prompt."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object (answer, stopped, turns, tool_calls, usage, timings, error, partial). Needs a prompt."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Run side-effecting tools without asking (in batch mode they are refused without it)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Record tool calls and answer them with a neutral 'ok'; run nothing."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show token usage and timings per answer."),
@@ -84,7 +86,7 @@ def main(
     batch: Optional[Path] = typer.Option(None, "--batch", metavar="FILE", rich_help_panel=BATCH,
                                          help='Answer every line of FILE: {"id": ..., "prompt": ...} or plain text (id = line number).'),
     out: Optional[Path] = typer.Option(None, "--out", metavar="FILE", rich_help_panel=BATCH,
-                                       help="Batch results, one JSON line each, appended; ids already there are skipped (default: <batch file>.results.jsonl)."),
+                                       help="Batch results, one JSON line each, appended; ids answered there are skipped, failed ones asked again (default: <batch file>.results.jsonl)."),
     concurrency: int = typer.Option(4, "--concurrency", min=1, max=256, rich_help_panel=BATCH,
                                     help="Batch questions answered at once."),
     doctor: bool = typer.Option(False, "--doctor", help="Check the config, the endpoint, autostart and the tools; start nothing. Exit 0 when a model can answer."),
@@ -93,7 +95,7 @@ def main(
 
     With nothing running at llm_config.api_base and server.autostart: true (the default config), the bundled Qwen2.5-Coder model is served by llama.cpp for the duration of the command.
 
-    Exit codes: 0 answered, 1 error, 2 bad config/options/input, 3 stopped at agent.max_turns, 130 interrupted.
+    Exit codes: 0 answered, 1 error, 2 bad config/options/input, 3 stopped at agent.max_turns, 130 interrupted (Ctrl-C or SIGTERM).
     """
     opts = Options(prompt, config or default_config(), tools, engine, json_out, yes, dry_run, verbose, debug,
                    transcript, no_transcript, resume, batch, out, concurrency, doctor)
@@ -133,6 +135,8 @@ def check_options(opts: Options) -> None:
                                    ("--doctor", opts.doctor)) if on]
     if len(modes) > 1:
         fail(f"give only one of {' and '.join(modes)}")
+    if opts.prompt is not None and not opts.prompt.strip():
+        fail("the prompt is empty: give a question, or none for an interactive chat")
     if opts.out and not opts.batch:
         fail("--out goes with --batch")
     if opts.json_out and opts.prompt is None:
@@ -152,7 +156,9 @@ def prepare(opts: Options):
     config = load_config(opts.config)
     if opts.engine:
         config.agent.engine = opts.engine
-    toolbox = Toolbox.load(config.tool_sources() + list(opts.tools))
+    toolbox = Toolbox.load(config.tool_sources() + list(opts.tools), tool_timeout=config.agent.tool_timeout)
+    for message in toolbox.replaced:
+        warn(message)
     if not len(toolbox) and not opts.doctor:
         warn(f"no tools: {opts.config} lists none (tools: []) and no --tools was given; the model answers without them")
     return config, toolbox
@@ -261,4 +267,12 @@ def entry() -> None:
         # Started from a shell script's background job, SIGINT arrives ignored (SIG_IGN is
         # inherited); at a terminal, Ctrl-C must still stop the answer.
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _terminate)
     app()
+
+
+def _terminate(signum, frame) -> None:
+    """SIGTERM ends like Ctrl-C: the answer stops, the exchange so far is recorded, exit 130
+    (and the chat leaves rather than going back to its prompt)."""
+    TERMINATED.set()
+    raise KeyboardInterrupt

@@ -5,6 +5,7 @@ import os
 import re
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -35,6 +36,15 @@ class LLMConfig(_Strict):
     temperature: float = Field(0.0, ge=0, le=2)
     max_tokens: int = Field(512, gt=0)
 
+    @field_validator("api_base")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ValueError("expected an http(s) URL such as http://127.0.0.1:8012/v1")
+        return value
+
 
 class AgentConfig(_Strict):
     engine: Literal["native", "roleplay"] = "native"
@@ -46,6 +56,8 @@ class AgentConfig(_Strict):
     # Refuse calls whose id-like arguments appear nowhere in the conversation.
     grounding: bool = True
     max_observation_chars: int = Field(2000, ge=100)
+    # Seconds a tool may run before its call fails (a tool's own `timeout` attribute wins).
+    tool_timeout: float = Field(60.0, gt=0)
 
 
 class ServerConfig(_Strict):
@@ -126,6 +138,8 @@ def _describe(error: dict) -> str:
         return f"{where}: required key is missing"
     if error["type"] == "extra_forbidden":
         return f"{where}: unknown key"
+    if error["type"] == "value_error":  # our own validators' messages, as written
+        return f"{where}: {error['ctx']['error']}, got {error.get('input')!r}"
     got = error.get("input")
     # Never echo what may hold the api key: the key itself, or an llm_config that is not a mapping.
     secret = isinstance(got, (dict, list)) or where.endswith("api_key") or where == "llm_config"

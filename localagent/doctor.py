@@ -18,7 +18,7 @@ from .constrain import KINDS
 from .errors import AgentError, ServerError
 from .llm import LLMClient, ServerInfo, endpoint_answers
 from .render import tools_table
-from .tools import Tool, load_source
+from .tools import Tool, load_source, replaced_message
 from .transcript import data_dir
 from .weights import BUNDLED, cache_dir, check_gguf
 
@@ -154,7 +154,10 @@ def check_tools(report: Report, config: Config, extra_tools: list[str]) -> list[
             report.line("bad", "tools", str(e))
             continue
         report.line("ok" if loaded else "warn", "tools", f"{source}: {len(loaded)} tool(s)")
-        tools.update({t.name: t for t in loaded})
+        for tool in loaded:
+            if tool.name in tools and tools[tool.name].source != tool.source:
+                report.line("warn", "tools", replaced_message(tools[tool.name], tool))
+            tools[tool.name] = tool
     if tools:
         report.console.print(tools_table(list(tools.values())))
     else:

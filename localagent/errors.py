@@ -19,3 +19,11 @@ class ToolLoadError(AgentError):
 
 class ServerError(AgentError):
     """The embedded llama.cpp server could not start or the model is missing."""
+
+
+class IncompleteReply(EndpointError):
+    """The reply broke off (a dropped or stalled stream, a deadline); `partial` is what had arrived."""
+
+    def __init__(self, message: str, partial: str = ""):
+        super().__init__(message)
+        self.partial = partial

@@ -1,6 +1,7 @@
-"""The OpenAI-style client: a real timeout, bounded retries, streaming, constrained output."""
+"""The OpenAI-style client: a deadline per request, bounded retries, streaming, constrained output."""
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -8,7 +9,12 @@ from typing import Any, Callable
 import httpx
 
 from .config import LLMConfig
-from .errors import EndpointError
+from .deadline import DeadlineExceeded, deadline_hooks, head_of
+from .errors import EndpointError, IncompleteReply
+from .redaction import Redactor
+
+# The openai client's own pool limits (httpx's default of 100 connections would queue a batch).
+_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
 
 
 @dataclass
@@ -40,15 +46,18 @@ class ServerInfo:
 
 
 class LLMClient:
-    """One endpoint. Every call has the configured timeout; errors become one-line EndpointErrors."""
+    """One endpoint. Every request is bounded by the configured timeout, from its start to its
+    last byte; errors become one-line EndpointErrors; the API key never appears in what a server
+    sent (see redaction.py)."""
 
     def __init__(self, config: LLMConfig, api_base: str):
         import openai  # imported here: the CLI's --help should not pay for it
 
         self.config, self.api_base = config, api_base.rstrip("/")
         self._openai = openai
-        self.client = openai.OpenAI(base_url=self.api_base, api_key=config.api_key.get_secret_value(),
-                                    timeout=config.timeout, max_retries=config.max_retries)
+        self.redact = redactor(config)
+        self.client = openai_client(self.api_base, config.api_key.get_secret_value(), config.timeout,
+                                    config.max_retries)
 
     def chat(self, messages: list[dict[str, Any]], *, tools: list[dict] | None = None,
              stop: list[str] | None = None, response_format: dict | None = None,
@@ -73,22 +82,31 @@ class LLMClient:
                 reply = self._complete(params)
             else:
                 reply = self._stream(params, on_text)
-        except self._openai.APITimeoutError:
-            raise EndpointError(f"no answer from {self.api_base} within {self.config.timeout:g} s "
-                                f"(llm_config.timeout)") from None
-        except self._openai.APIConnectionError as e:
-            raise EndpointError(f"cannot reach the LLM endpoint {self.api_base} ({_reason(e)})") from None
-        except self._openai.APIStatusError as e:
-            raise EndpointError(f"the LLM endpoint answered HTTP {e.status_code}: {_message(e)}") from None
+        except IncompleteReply as e:
+            raise IncompleteReply(self.redact(str(e)), self.redact(e.partial)) from None
+        except EndpointError as e:
+            raise EndpointError(self.redact(str(e))) from None
         except self._openai.OpenAIError as e:
-            raise EndpointError(f"LLM request failed: {e}") from None
+            raise EndpointError(self.redact(endpoint_message(e, self.api_base, self.config.timeout))) from None
+        reply.content = self.redact(reply.content)
+        for call in reply.tool_calls:
+            call.arguments = self.redact(call.arguments)
         reply.elapsed_s = time.perf_counter() - started
         return reply
 
     def _complete(self, params: dict[str, Any]) -> Reply:
-        response = self.client.chat.completions.create(**params)
-        if not response.choices:
-            raise EndpointError("the LLM endpoint returned no choices")
+        try:
+            response = self.client.chat.completions.create(**params)
+        except json.JSONDecodeError as e:  # a body labelled JSON that is not
+            raise EndpointError(f"{self.api_base} answered with a body that is not JSON: "
+                                f"{first_bytes(e.doc.encode())}") from None
+        if isinstance(response, str):  # what openai returns for a body that is not labelled JSON
+            raise EndpointError(f"{self.api_base} answered with a body that is not JSON: "
+                                f"{first_bytes(response.encode())}")
+        if not getattr(response, "choices", None):
+            sent = json.dumps(response.model_dump(exclude_unset=True), ensure_ascii=False)  # its own keys only
+            raise EndpointError(f"{self.api_base} answered without a chat completion (no choices): "
+                                f"{first_bytes(sent.encode())}")
         choice = response.choices[0]
         reply = Reply(content=choice.message.content or "", finish_reason=choice.finish_reason,
                       server_timings=(response.model_extra or {}).get("timings"))
@@ -100,34 +118,56 @@ class LLMClient:
         return reply
 
     def _stream(self, params: dict[str, Any], on_text: Callable[[str], None]) -> Reply:
-        reply = Reply()
+        """A streamed reply that breaks off is an IncompleteReply, asked again only while nothing
+        of it has arrived (what was shown cannot be taken back)."""
+        attempt = 0
+        while True:
+            reply = Reply()
+            try:
+                self._read_stream(params, on_text, reply)
+                return reply
+            except IncompleteReply:
+                if reply.content or reply.tool_calls or attempt >= self.config.max_retries:
+                    raise
+                attempt += 1
+
+    def _read_stream(self, params: dict[str, Any], on_text: Callable[[str], None], reply: Reply) -> None:
         stream = self.client.chat.completions.create(
             **params, stream=True, stream_options={"include_usage": True})
-        with stream:
-            for chunk in stream:
-                extra = chunk.model_extra or {}
-                if extra.get("timings"):
-                    reply.server_timings = extra["timings"]
-                if chunk.usage:
-                    reply.prompt_tokens = chunk.usage.prompt_tokens
-                    reply.completion_tokens = chunk.usage.completion_tokens
-                if not chunk.choices:
-                    continue
-                choice = chunk.choices[0]
-                reply.finish_reason = choice.finish_reason or reply.finish_reason
-                delta = choice.delta
-                if delta.content:
-                    reply.content += delta.content
-                    on_text(delta.content)
-                for part in delta.tool_calls or []:
-                    while len(reply.tool_calls) <= (part.index or 0):
-                        reply.tool_calls.append(ToolCallDelta())
-                    call = reply.tool_calls[part.index or 0]
-                    call.id = part.id or call.id
-                    if part.function:
-                        call.name += part.function.name or ""
-                        call.arguments += part.function.arguments or ""
-        return reply
+        parts: list[str] = []  # joined once: a long reply in small deltas must stay linear
+        events = 0
+        try:
+            with stream:
+                for chunk in stream:
+                    events += 1
+                    extra = chunk.model_extra or {}
+                    if extra.get("timings"):
+                        reply.server_timings = extra["timings"]
+                    if chunk.usage:
+                        reply.prompt_tokens = chunk.usage.prompt_tokens
+                        reply.completion_tokens = chunk.usage.completion_tokens
+                    if not chunk.choices:
+                        continue
+                    choice = chunk.choices[0]
+                    reply.finish_reason = choice.finish_reason or reply.finish_reason
+                    delta = choice.delta
+                    if delta.content:
+                        parts.append(delta.content)
+                        on_text(delta.content)
+                    for part in delta.tool_calls or []:
+                        while len(reply.tool_calls) <= (part.index or 0):
+                            reply.tool_calls.append(ToolCallDelta())
+                        call = reply.tool_calls[part.index or 0]
+                        call.id = part.id or call.id
+                        if part.function:
+                            call.name += part.function.name or ""
+                            call.arguments += part.function.arguments or ""
+        except (httpx.HTTPError, ValueError, self._openai.OpenAIError) as e:
+            reply.content = "".join(parts)
+            raise stream_failure(e, self.api_base, self.config.timeout, stream.response, reply.content) from None
+        reply.content = "".join(parts)
+        if reply.finish_reason is None:
+            raise stream_cut_off(self.api_base, stream.response, events, reply.content)
 
     def probe(self) -> ServerInfo:
         """Which server is behind the endpoint, from /models (llama.cpp and vLLM name themselves)."""
@@ -136,11 +176,83 @@ class LLMClient:
                                  headers={"Authorization": f"Bearer {self.config.api_key.get_secret_value()}"})
             response.raise_for_status()
             data = response.json().get("data", [])
-        except (httpx.HTTPError, ValueError) as e:
-            raise EndpointError(f"cannot reach the LLM endpoint {self.api_base} ({_reason(e)})") from None
+        except (httpx.HTTPError, ValueError, AttributeError) as e:
+            message = f"cannot reach the LLM endpoint {self.api_base} ({_reason(e)})"
+            raise EndpointError(self.redact(message)) from None
         owners = {str(m.get("owned_by", "")).lower() for m in data}
         kind = "llama.cpp" if owners & {"llamacpp", "llama.cpp"} else "vllm" if "vllm" in owners else "unknown"
         return ServerInfo(kind=kind, models=[m.get("id", "") for m in data])
+
+
+def redactor(config: LLMConfig) -> Redactor:
+    """What must never appear in a text from this endpoint: the key we send it."""
+    return Redactor([config.api_key.get_secret_value()])
+
+
+def openai_client(api_base: str, api_key: str, timeout: float, max_retries: int):
+    """An OpenAI client whose every request ends within `timeout`, body included."""
+    import openai
+
+    http = httpx.Client(timeout=timeout, limits=_LIMITS, follow_redirects=True,
+                        event_hooks=deadline_hooks(timeout))
+    return openai.OpenAI(base_url=api_base, api_key=api_key, timeout=timeout, max_retries=max_retries,
+                         http_client=http)
+
+
+def endpoint_message(error: Exception, api_base: str, timeout: float) -> str:
+    """One line for an openai error: which server, which limit or status, what it said."""
+    import openai
+
+    if isinstance(error, openai.APITimeoutError):
+        if isinstance(error.__cause__, DeadlineExceeded):
+            return (f"the reply from {api_base} did not finish within {timeout:g} s "
+                    f"(llm_config.timeout bounds the whole request)")
+        return f"no answer from {api_base} within {timeout:g} s (llm_config.timeout)"
+    if isinstance(error, openai.APIConnectionError):
+        return f"cannot reach the LLM endpoint {api_base} ({_reason(error)})"
+    if isinstance(error, openai.APIStatusError):
+        return f"the LLM endpoint answered HTTP {error.status_code}: {_message(error)}"
+    return f"LLM request failed: {error}"
+
+
+def stream_failure(error: Exception, api_base: str, timeout: float, response: httpx.Response,
+                   partial: str) -> IncompleteReply:
+    """A stream that failed midway: which limit it hit or how it broke, and what it had sent."""
+    sent = _arrived(partial) if partial else f"; it sent: {first_bytes(head_of(response))}"
+    if isinstance(error, DeadlineExceeded):
+        message = (f"the reply from {api_base} did not finish within {timeout:g} s "
+                   f"(llm_config.timeout bounds the whole request){sent}")
+    elif isinstance(error, httpx.TimeoutException):
+        message = (f"{api_base} stopped sending in the middle of the reply: nothing for {timeout:g} s "
+                   f"(llm_config.timeout){sent}")
+    elif isinstance(error, httpx.HTTPError):
+        message = f"the connection to {api_base} broke in the middle of the reply ({_reason(error)}){sent}"
+    elif isinstance(error, ValueError):
+        message = f"{api_base} sent a stream event that is not JSON: {first_bytes(head_of(response))}"
+    else:
+        message = f"{api_base} reported an error in the middle of the reply ({_message(error)}){sent}"
+    return IncompleteReply(message, partial)
+
+
+def stream_cut_off(api_base: str, response: httpx.Response, events: int, partial: str) -> IncompleteReply:
+    """A stream that ended without a finish_reason (or was no stream at all)."""
+    if not events:
+        return IncompleteReply(f"{api_base} answered HTTP {response.status_code} without a chat completion "
+                               f"stream: {first_bytes(head_of(response))}")
+    return IncompleteReply(f"the reply from {api_base} was cut off: the stream ended without a "
+                           f"finish_reason{_arrived(partial)}", partial)
+
+
+def first_bytes(data: bytes, limit: int = 120) -> str:
+    """The start of what a server sent, quoted, for a one-line message."""
+    if not data:
+        return "nothing"
+    text = data[:limit].decode("utf-8", errors="replace")
+    return repr(text) + ("…" if len(data) > limit else "")
+
+
+def _arrived(partial: str) -> str:
+    return f"; {len(partial)} characters had arrived (kept as partial)" if partial else ""
 
 
 def endpoint_answers(api_base: str, timeout: float = 2.0) -> bool:

@@ -22,6 +22,9 @@ from .tools import Tool
 
 stderr = Console(stderr=True)
 stdout = Console()
+# What the live view shows of a streamed reply: its end. Rendering all of a long reply at every
+# refresh stalls the terminal (a 10 MB reply); the whole answer is printed when it is done.
+LIVE_TAIL = 4000
 
 
 def _args(arguments: dict[str, Any]) -> str:
@@ -56,7 +59,7 @@ class TerminalEvents(Events):
                                                  style="dim")))
 
     def on_text(self, delta: str) -> None:
-        self.text += delta
+        self.text = (self.text + delta)[-LIVE_TAIL:]
         self._show(Group(Text(self.text, style="dim"), Spinner("dots")))
 
     def on_tool_start(self, record: ToolCallRecord) -> None:

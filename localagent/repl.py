@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .agent import Conversation
+from .cli import TERMINATED
 from .config import Config
 from .engines.base import RunResult, Timings, Usage
 from .errors import AgentError
@@ -67,7 +68,7 @@ class Repl:
     def run(self, read_line: Callable[[], str] | None = None) -> int:
         read_line = read_line or line_reader()
         self.banner()
-        while self.running:
+        while self.running and not TERMINATED.is_set():
             try:
                 line = read_line().strip()
             except KeyboardInterrupt:  # Ctrl-C at the prompt: a fresh line
@@ -84,7 +85,7 @@ class Repl:
             except Exception as e:  # noqa: BLE001 - the chat survives anything
                 self.events.stop_live()
                 self.report(e)
-        return 0
+        return 130 if TERMINATED.is_set() else 0
 
     def handle(self, line: str) -> None:
         if line.startswith("/") and line[1:2].isalpha() or line in ("/", "/?"):

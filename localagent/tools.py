@@ -16,7 +16,7 @@ import os
 import re
 import sys
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -24,7 +24,11 @@ import json5
 from pydantic import ConfigDict, create_model
 
 from .errors import ToolLoadError
+from .tool_limits import ToolError, ToolTimeoutError, call_contained  # noqa: F401 - a call's errors
 
+# What OpenAI-style servers accept as a function name (others answer HTTP 400 to the whole request).
+VALID_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+DEFAULT_TOOL_TIMEOUT = 60.0  # seconds; agent.tool_timeout
 
 
 class ToolArgumentError(ValueError):
@@ -41,6 +45,8 @@ class Tool:
     # Checked strictly even where grounding would let a value pass (booleans); every other
     # value is checked anyway (see grounding.py). From `grounded_params` or `x-grounded: true`.
     grounded_params: set[str] = field(default_factory=set)
+    timeout: float | None = None  # seconds; None: the Toolbox's (agent.tool_timeout)
+    source: str = ""  # the file or module it came from, for messages
 
     def openai_schema(self) -> dict[str, Any]:
         return {"type": "function", "function": {
@@ -64,11 +70,19 @@ class Tool:
             raise ToolArgumentError(f"missing required argument(s): {', '.join(missing)}{hint}")
         return {k: coerce(v, properties.get(k, {}), k) for k, v in arguments.items() if k not in unknown}
 
-    def call(self, arguments: dict[str, Any]) -> str:
+    def call(self, arguments: dict[str, Any], on_print: Callable[[str], None] | None = None) -> str:
+        """The tool's result as text. Raises ToolTimeoutError past its time limit and ToolError when
+        its code exits; what it prints goes to on_print (default: stderr), never to stdout."""
         if self.run is None:
             raise RuntimeError(f"{self.name} is a schema without an implementation")
-        result = self.run(arguments)
+        run = self.run
+        result = call_contained(lambda: run(arguments), self.timeout or DEFAULT_TOOL_TIMEOUT,
+                                on_print or self._print_to_stderr)
         return result if isinstance(result, str) else json.dumps(result, ensure_ascii=False)
+
+    def _print_to_stderr(self, text: str) -> None:
+        sys.stderr.write("".join(f"[{self.name}] {line}\n" for line in text.splitlines()))
+        sys.stderr.flush()
 
 
 def parse_json_lenient(text: str) -> Any:
@@ -176,7 +190,8 @@ def from_class(cls: type) -> Tool:
 
     return Tool(name=instance.name, description=instance.description, parameters=schema, run=run,
                 side_effect=bool(getattr(instance, "side_effect", False)),
-                grounded_params=_grounded(schema, getattr(instance, "grounded_params", None)))
+                grounded_params=_grounded(schema, getattr(instance, "grounded_params", None)),
+                timeout=_own_timeout(instance.name, getattr(instance, "timeout", None)))
 
 
 def from_function(func: Callable[..., Any]) -> Tool:
@@ -198,7 +213,17 @@ def from_function(func: Callable[..., Any]) -> Tool:
     return Tool(name=getattr(func, "tool_name", func.__name__), description=doc.split("\n\n")[0].strip(),
                 parameters=schema, run=lambda arguments: func(**arguments),
                 side_effect=bool(getattr(func, "side_effect", False)),
-                grounded_params=_grounded(schema, getattr(func, "grounded_params", None)))
+                grounded_params=_grounded(schema, getattr(func, "grounded_params", None)),
+                timeout=_own_timeout(func.__name__, getattr(func, "timeout", None)))
+
+
+def _own_timeout(name: str, value: Any) -> float | None:
+    """A tool's own time limit (a `timeout` attribute, seconds), if its file sets one."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ValueError(f"{name}.timeout must be a positive number of seconds, got {value!r}")
+    return float(value)
 
 
 def _add_param_docs(schema: dict[str, Any], doc: str) -> None:
@@ -260,6 +285,15 @@ def _import_file(path: Path) -> Any:
 
 def load_source(source: str) -> list[Tool]:
     """A .py file, a folder of them, a .json tools file, or an importable module name."""
+    tools = [replace(t, source=source) for t in _load(source)]
+    for tool in tools:
+        if not VALID_NAME.match(tool.name):
+            raise ToolLoadError(f"{source}: tool name {tool.name!r} is not accepted by OpenAI-style servers "
+                                f"(1 to 64 ASCII letters, digits, _ or -)")
+    return tools
+
+
+def _load(source: str) -> list[Tool]:
     path = Path(source)
     try:
         if path.is_dir():
@@ -286,16 +320,22 @@ def load_source(source: str) -> list[Tool]:
 
 
 class Toolbox:
-    """The tools offered to the model, by name."""
+    """The tools offered to the model, by name. A later source's tool replaces an earlier one of
+    the same name (a -t file may override a configured tool); `replaced` says which, once."""
 
-    def __init__(self, tools: list[Tool]):
+    def __init__(self, tools: list[Tool], tool_timeout: float = DEFAULT_TOOL_TIMEOUT):
         self.tools: dict[str, Tool] = {}
+        self.replaced: list[str] = []
         for tool in tools:
-            self.tools[tool.name] = tool  # a later source overrides an earlier one
+            earlier = self.tools.get(tool.name)
+            if earlier is not None and earlier.source != tool.source:  # the same file twice replaces nothing
+                self.replaced.append(replaced_message(earlier, tool))
+            # a tool's own limit wins over agent.tool_timeout
+            self.tools[tool.name] = tool if tool.timeout else replace(tool, timeout=tool_timeout)
 
     @classmethod
-    def load(cls, sources: list[str]) -> "Toolbox":
-        return cls([t for s in sources for t in load_source(s)])
+    def load(cls, sources: list[str], tool_timeout: float = DEFAULT_TOOL_TIMEOUT) -> "Toolbox":
+        return cls([t for s in sources for t in load_source(s)], tool_timeout)
 
     def get(self, name: str) -> Tool | None:
         return self.tools.get(name) or next(
@@ -312,3 +352,9 @@ class Toolbox:
 
     def __len__(self) -> int:
         return len(self.tools)
+
+
+def replaced_message(earlier: Tool, later: Tool) -> str:
+    def where(tool: Tool) -> str:
+        return tool.source or "an earlier source"
+    return f"tool {later.name} from {where(later)} replaces the one from {where(earlier)}"

@@ -1,7 +1,7 @@
 """The JSONL transcript: every exchange appended and fsynced at once, so a crash loses nothing.
 
 One line per exchange: {"time", "prompt", "answer", "trace", "stopped", "turns", "tool_calls",
-"usage", "timings", "error"}; `/reset` writes {"time", "event": "reset"}. `/save` writes a conversation as
+"usage", "timings", "error", "partial"}; `/reset` writes {"time", "event": "reset"}. `/save` writes a conversation as
 chat messages, one {"role", "content"} a line. `load_history` reads both (and batch results), so
 `--resume` continues any of them.
 """

@@ -5,7 +5,7 @@ Each script item is what "the model" writes for one turn: a string, or a dict wi
 `constrained` (the arguments written when the engine continues `Action Input:` under a schema).
 Like llama.cpp it applies `stop` strings, and when the last message is an assistant prefill
 it continues the previous item's text from `Action Input:` (the constrained-arguments request).
-Every request body is recorded in `requests`.
+Every request body is recorded in `requests`, the path of every GET in `gets`.
 """
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ class ScriptedServer:
         self.owned_by = owned_by
         self.reject_grammar = reject_grammar  # like a llama.cpp built without llguidance
         self.requests: list[dict[str, Any]] = []
+        self.gets: list[str] = []
         self._last_text = ""
         self._constrained: str | None = None
         self._lock = threading.Lock()
@@ -82,6 +83,7 @@ class ScriptedServer:
                 self.wfile.write(data)
 
             def do_GET(self) -> None:
+                server.gets.append(self.path)
                 if self.path.rstrip("/").endswith("/models"):
                     self._send(200, {"object": "list", "data": [
                         {"id": "scripted", "object": "model", "owned_by": server.owned_by}]})
@@ -97,10 +99,13 @@ class ScriptedServer:
                     self._send(item["status"], {"error": {"message": item.get("message", "scripted failure"),
                                                           "type": "server_error"}})
                     return
-                if body.get("stream"):
-                    self._stream(item)
-                else:
-                    self._send(200, _completion(item))
+                try:
+                    if body.get("stream"):
+                        self._stream(item)
+                    else:
+                        self._send(200, _completion(item))
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True  # the client gave up (a timeout, Ctrl-C): nothing to say
 
             def _stream(self, item: dict[str, Any]) -> None:
                 self.send_response(200)

@@ -78,24 +78,24 @@ def test_ten_prompts_four_at_a_time_one_failure_then_resume(tmp_path):
             record = records[f"q{i}"]
             assert record["stopped"] == "answer" and record["answer"] == f"answer to question {i}"
             assert set(record) == {"id", "prompt", "answer", "trace", "stopped", "turns", "tool_calls", "usage",
-                                   "timings", "error"}
+                                   "timings", "error", "partial"}
         assert records[9]["answer"] == "answer to plain question nine"
 
-        # resume: two more prompts; only they are asked (the failed id is in --out too: skipped)
+        # resume: two more prompts; they are asked, and the failed one again (it fails again)
         with prompts.open("a", encoding="utf-8") as f:
             f.write(json.dumps({"id": "q7", "prompt": "question 7"}) + "\nplain question twelve\n")
         asked = len(server.chat_requests())
         run = cli(tmp_path, "-c", config, "--batch", str(prompts), "--out", str(out), "--concurrency", "4")
-        assert run.returncode == 0, run.stderr
-        assert "2 done, 0 error(s), 10 skipped" in run.stderr
-        assert sorted(server.questions()[asked:]) == ["plain question twelve", "question 7"]
-        assert [r["id"] for r in results(out)][10:] in (["q7", 12], [12, "q7"])
+        assert run.returncode == 1, run.stderr  # still failing
+        assert "3 done (1 asked again after failing before), 1 error(s), 9 skipped" in run.stderr
+        assert sorted(server.questions()[asked:]) == ["plain question twelve", "please fail", "question 7"]
+        assert sorted(map(str, [r["id"] for r in results(out)][10:])) == ["12", "bad", "q7"]
 
-        # nothing left: no request at all
+        # only the failure is left: it alone is asked
         asked = len(server.chat_requests())
         run = cli(tmp_path, "-c", config, "--batch", str(prompts), "--out", str(out))
-        assert run.returncode == 0 and "0 done, 0 error(s), 12 skipped" in run.stderr
-        assert len(server.chat_requests()) == asked
+        assert run.returncode == 1 and "1 done (1 asked again after failing before), 1 error(s), 11 skipped" in run.stderr
+        assert server.questions()[asked:] == ["please fail"]
 
 
 def test_side_effecting_tools_need_yes_in_batch_mode(tmp_path):

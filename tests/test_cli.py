@@ -82,7 +82,7 @@ def test_json_output_shape_with_a_tool_call(tmp_path):
         run = cli(tmp_path, "-c", str(config_file(tmp_path, server.api_base)), "--json", "what is 6*7?")
     assert run.returncode == 0, run.stderr
     result = json.loads(run.stdout)
-    assert set(result) == {"answer", "trace", "stopped", "turns", "tool_calls", "usage", "timings", "error"}
+    assert set(result) == {"answer", "trace", "stopped", "turns", "tool_calls", "usage", "timings", "error", "partial"}
     assert result["answer"] == "6*7 is 42." and result["stopped"] == "answer" and result["turns"] == 2
     assert result["tool_calls"] == [{"name": "Calculator", "arguments": {"expression": "6*7"},
                                      "status": "ran", "result": "6*7 = 42", "error": None, "missing": [],

@@ -206,3 +206,10 @@ def test_verbose_shows_usage_per_answer(tmp_path, args):
         run = cli(tmp_path, "-c", str(config_file(tmp_path, server.api_base)), *args, input="hi\n")
     assert run.returncode == 0
     assert ("prompt +" in run.stderr and "completion tokens" in run.stderr) == bool(args)
+
+
+def test_sigterm_at_the_prompt_ends_the_chat(tmp_path):
+    with ScriptedServer(["Final Answer: hi"], owned_by="other") as server:
+        child = spawn(tmp_path, "-c", str(config_file(tmp_path, server.api_base)), "--no-transcript")
+        child.kill(signal.SIGTERM)
+        assert finish(child) == 130

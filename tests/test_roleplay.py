@@ -191,3 +191,17 @@ def test_cwd_stays_clean_and_key_is_never_shown(import_dir, toolbox, tmp_path, m
     assert API_KEY not in shown
     assert list(tmp_path.iterdir()) == []
     assert os.environ["LOG_ENABLE_FILE"] == "off"
+
+
+@pytest.mark.parametrize("fc", [False, True], ids=["react", "fc"])
+def test_a_stream_cut_off_midway_is_an_error_with_the_partial_text(import_dir, toolbox, fc):
+    from faulty_server import FaultyServer, drop_after, stream_forever
+
+    with FaultyServer(drop_after("Answer: the instance is re")) as server:
+        result = make_engine(server.api_base, toolbox, fc=fc).run(QUESTION)
+    assert result.stopped == "error" and "cut off" in result.error and server.api_base in result.error
+    assert result.partial == "Answer: the instance is re" and result.answer == ""
+    with FaultyServer(stream_forever) as server:
+        result = make_engine(server.api_base, toolbox, fc=fc, timeout=1).run(QUESTION)
+    assert result.stopped == "error" and "did not finish within 1 s" in result.error
+    assert result.partial.startswith("tick")

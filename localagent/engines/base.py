@@ -59,6 +59,7 @@ class RunResult:
     usage: Usage = field(default_factory=Usage)
     timings: Timings = field(default_factory=Timings)
     error: str | None = None
+    partial: str = ""  # the text of a reply that broke off (stopped: error); not an answer
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

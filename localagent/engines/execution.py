@@ -12,6 +12,7 @@ from typing import Any, Callable, Protocol
 from .. import grounding
 from ..grounding import Evidence, normalise
 from ..replies import Language, ask_for, dry_run_notice, value_name
+from ..tool_limits import ToolTimeoutError
 from ..tools import Tool, ToolArgumentError, Toolbox
 from .base import CallStatus, ToolCallRecord
 
@@ -99,6 +100,8 @@ class CallRunner:
         else:
             try:
                 record.result = self._truncate(tool.call(args))
+            except ToolTimeoutError as e:
+                _fail(record, "timed_out", f"{tool.name} {e}")
             except Exception as e:  # a tool's bug must not end the conversation
                 _fail(record, "failed", f"{tool.name} failed: {type(e).__name__}: {e}")
         self.seen[key] = (self.calls, record)

@@ -19,7 +19,7 @@ from typing import Any
 
 from ..config import AgentConfig
 from ..constrain import KINDS, Constraint, arguments_schema
-from ..errors import AgentError, EndpointError
+from ..errors import AgentError, EndpointError, IncompleteReply
 from ..grounding import Evidence
 from ..replies import Language, conversation_language, in_language
 from ..llm import LLMClient, Reply
@@ -103,6 +103,7 @@ class NativeEngine:
             q.result.stopped, q.result.error = "interrupted", "interrupted by the user"
         except AgentError as e:  # endpoint down, timeout, HTTP error: the result says which
             q.result.stopped, q.result.error = "error", str(e)
+            q.result.partial = e.partial if isinstance(e, IncompleteReply) else ""
         finally:
             q.result.timings.total_s = time.perf_counter() - started
         return q.result

@@ -19,9 +19,11 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
+import httpx
+
 from ..config import AgentConfig, LLMConfig
-from ..errors import AgentError
-from ..llm import _message, _reason
+from ..errors import AgentError, IncompleteReply
+from ..llm import endpoint_message, openai_client, redactor, stream_cut_off, stream_failure
 from ..parsing import loads_lenient, parse_reply
 from ..tools import Tool, Toolbox
 from ..grounding import Evidence
@@ -97,12 +99,11 @@ class _LLMFixes:
 
     def __init__(self, model: str, model_server: str, *, api_base: str, api_key: str, timeout: float,
                  max_retries: int, generate_cfg: dict | None = None, **kwargs: Any):
-        import openai
-
         # fix: the package logs the key it is given, so it only ever sees a placeholder
         super().__init__(model, model_server, api_base=api_base, api_key="EMPTY", **kwargs)
         # fix: its client has no timeout; openai's max_retries is the only retry layer (see chat)
-        self.client = openai.OpenAI(base_url=api_base, api_key=api_key, timeout=timeout, max_retries=max_retries)
+        self.client = openai_client(api_base, api_key, timeout, max_retries)
+        self.endpoint, self.timeout = api_base.rstrip("/"), timeout
         self.generate_cfg = generate_cfg or {}
         self.state: _State | None = None  # set by the engine for each question
 
@@ -166,11 +167,23 @@ class _LLMFixes:
 
     # fix: the package reads usage with pydantic v1's .dict() (a deprecation warning per call) and
     # fails on a reply without usage
+    # fix: a stream that broke off was taken as the whole reply, and a failure midway surfaced as
+    # a bare httpx error: both are an IncompleteReply with the text so far, as in llm.py
     def stat_last_call_token_info_stream(self, response):
-        for chunk in response:
-            if chunk.usage:
-                self.last_call_usage_info = chunk.usage.model_dump()
-            yield chunk
+        parts, events, finished = [], 0, False
+        try:
+            for chunk in response:
+                events += 1
+                if chunk.usage:
+                    self.last_call_usage_info = chunk.usage.model_dump()
+                if chunk.choices:
+                    finished = finished or bool(chunk.choices[0].finish_reason)
+                    parts.append(chunk.choices[0].delta.content or "")
+                yield chunk
+        except (httpx.HTTPError, ValueError) as e:
+            raise stream_failure(e, self.endpoint, self.timeout, response.response, "".join(parts)) from None
+        if not finished:
+            raise stream_cut_off(self.endpoint, response.response, events, "".join(parts))
 
     def stat_last_call_token_info_no_stream(self, response):
         self.last_call_usage_info = response.usage.model_dump() if response.usage else {}
@@ -351,22 +364,19 @@ class RolePlayEngine:
             result.stopped, result.error = "interrupted", "interrupted by the user"
         except self.ms.openai.OpenAIError as e:
             result.stopped, result.error = "error", self._endpoint_error(e)
+        except IncompleteReply as e:
+            redact = redactor(cfg)
+            result.stopped, result.error, result.partial = "error", redact(str(e)), redact(e.partial)
         except Exception as e:  # a bug in the package must not end the session
-            result.stopped, result.error = "error", f"roleplay engine failed: {type(e).__name__}: {e}"
+            result.stopped = "error"
+            result.error = redactor(cfg)(f"roleplay engine failed: {type(e).__name__}: {e}")
         finally:
             result.timings.total_s = time.perf_counter() - started
         return result
 
     def _endpoint_error(self, e: Exception) -> str:
-        """The same one-line messages as localagent.llm.LLMClient."""
-        openai = self.ms.openai
-        if isinstance(e, openai.APITimeoutError):
-            return f"no answer from {self.api_base} within {self.llm_config.timeout:g} s (llm_config.timeout)"
-        if isinstance(e, openai.APIConnectionError):
-            return f"cannot reach the LLM endpoint {self.api_base} ({_reason(e)})"
-        if isinstance(e, openai.APIStatusError):
-            return f"the LLM endpoint answered HTTP {e.status_code}: {_message(e)}"
-        return f"LLM request failed: {e}"
+        """The same one-line messages as localagent.llm.LLMClient, the key redacted."""
+        return redactor(self.llm_config)(endpoint_message(e, self.api_base, self.llm_config.timeout))
 
 
 def _answer(text: str) -> str:
