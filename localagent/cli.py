@@ -7,7 +7,7 @@ import json
 import os
 import signal
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
@@ -60,6 +60,7 @@ class Options:
     out: Optional[Path]
     concurrency: int
     doctor: bool
+    mcp: list[Path] = field(default_factory=list)
 
 
 FILES, BATCH = "Transcript", "Batch mode"
@@ -70,6 +71,7 @@ def main(
     prompt: Optional[str] = typer.Argument(None, help="The question. Without it (and without --batch), an interactive chat starts."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML config (default: config/default.yaml)."),
     tools: list[str] = typer.Option([], "--tools", "-t", help="More tools: a .py file, a folder, a module or an OpenAI tools .json. Repeatable."),
+    mcp: list[Path] = typer.Option([], "--mcp", metavar="FILE", help='MCP servers whose tools to use: a JSON file {"mcpServers": {...}} as Claude Desktop, Cursor and others write it. Repeatable.'),
     engine: Optional[str] = typer.Option(None, "--engine", "-e", help="native or roleplay (overrides agent.engine)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object (answer, stopped, turns, tool_calls, usage, timings, error). Needs a prompt."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Run side-effecting tools without asking (in batch mode they are refused without it)."),
@@ -96,7 +98,7 @@ def main(
     Exit codes: 0 answered, 1 error, 2 bad config/options/input, 3 stopped at agent.max_turns, 130 interrupted.
     """
     opts = Options(prompt, config or default_config(), tools, engine, json_out, yes, dry_run, verbose, debug,
-                   transcript, no_transcript, resume, batch, out, concurrency, doctor)
+                   transcript, no_transcript, resume, batch, out, concurrency, doctor, mcp)
     try:
         code = run(opts)
     except AgentError as e:
@@ -121,11 +123,12 @@ def run(opts: Options) -> int:
     if opts.doctor:
         from .doctor import doctor
 
-        return doctor(opts.config, list(opts.tools))
-    config, toolbox = prepare(opts)
-    if opts.batch:
-        return run_batch(opts, config, toolbox)
-    return run_chat(opts, config, toolbox)
+        return doctor(opts.config, list(opts.tools), mcp_files=list(opts.mcp))
+    with contextlib.ExitStack() as stack:  # holds the MCP servers until the command ends
+        config, toolbox = prepare(opts, stack)
+        if opts.batch:
+            return run_batch(opts, config, toolbox)
+        return run_chat(opts, config, toolbox)
 
 
 def check_options(opts: Options) -> None:
@@ -145,15 +148,33 @@ def check_options(opts: Options) -> None:
         fail(f"--engine: expected native or roleplay, got {opts.engine!r}")
 
 
-def prepare(opts: Options):
-    from .config import load_config
+def prepare(opts: Options, stack: contextlib.ExitStack):
+    from .config import load_config, load_mcp_file
     from .tools import Toolbox
 
     config = load_config(opts.config)
     if opts.engine:
         config.agent.engine = opts.engine
     toolbox = Toolbox.load([config.resolve(t) for t in config.tools] + list(opts.tools))
+    servers = dict(config.mcp_servers)
+    for path in opts.mcp:
+        servers.update(load_mcp_file(path))
+    if servers:
+        toolbox = Toolbox([*toolbox.tools.values(), *start_mcp_servers(servers, config, toolbox, stack)])
     return config, toolbox
+
+
+def start_mcp_servers(servers, config, toolbox, stack: contextlib.ExitStack) -> list:
+    """Start the MCP servers for the rest of the command; their tools. Problems are warnings."""
+    from .mcp_tools import McpServers
+
+    running = stack.enter_context(McpServers(servers, config.agent.tool_timeout))
+    with status_line(enabled=True) as on_status:
+        on_status(f"starting MCP server(s): {', '.join(servers)}…")
+        tools = running.start(taken=set(toolbox.names()))
+    for line in running.warnings():
+        warn(line)
+    return tools
 
 
 def open_transcript(opts: Options, config):

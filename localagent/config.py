@@ -1,13 +1,15 @@
 """The YAML config: pydantic models, ${ENV} expansion, and one-line error messages."""
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from .errors import ConfigError
 
@@ -46,6 +48,8 @@ class AgentConfig(_Strict):
     # Refuse calls whose id-like arguments appear nowhere in the conversation.
     grounding: bool = True
     max_observation_chars: int = Field(2000, ge=100)
+    # Seconds a tool call may take (an MCP call past it is cancelled at the server).
+    tool_timeout: float = Field(60.0, gt=0)
 
 
 class ServerConfig(_Strict):
@@ -59,6 +63,30 @@ class ServerConfig(_Strict):
     startup_timeout: float = Field(120.0, gt=0)
 
 
+class McpServerConfig(_Strict):
+    """One MCP server, in the `mcpServers` entry shape of Claude Desktop, Cursor and others:
+    stdio (`command`, `args`, `env`, `cwd`) or Streamable HTTP (`url`, `headers`). Env and header
+    values are secrets: SecretStr keeps them out of /config, errors and logs."""
+    type: Literal["stdio", "http", "streamable-http", "streamableHttp"] | None = None  # implied by command/url
+    command: str | None = None
+    args: list[str] = []
+    env: dict[str, SecretStr] = {}
+    cwd: str | None = None
+    url: str | None = None
+    headers: dict[str, SecretStr] = {}
+    disabled: bool = False
+    # true / false: every tool of this server is read-only / side-effecting, whatever its
+    # annotations say; null: the server's readOnlyHint decides (absent: side-effecting).
+    read_only: bool | None = None
+    startup_timeout: float = Field(30.0, gt=0)  # seconds to start and answer initialize
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> "McpServerConfig":
+        if (self.command is None) == (self.url is None):
+            raise PydanticCustomError("transport", "give either command (stdio) or url (Streamable HTTP)")
+        return self
+
+
 class TranscriptConfig(_Strict):
     enabled: bool = True  # every exchange appended to a JSONL file (--no-transcript: off)
     dir: str | None = None  # None: the user's data dir, e.g. ~/.local/share/localagent/transcripts
@@ -70,12 +98,18 @@ class Config(_Strict):
     server: ServerConfig = ServerConfig()
     transcript: TranscriptConfig = TranscriptConfig()
     tools: list[str] = []
+    mcp_servers: dict[str, McpServerConfig] = {}
     path: Path | None = Field(None, exclude=True)
 
     @field_validator("tools", mode="before")
     @classmethod
     def _none_is_empty(cls, value):
         return [] if value is None else value
+
+    @field_validator("mcp_servers", mode="before")
+    @classmethod
+    def _no_servers(cls, value):
+        return {} if value is None else value
 
     def resolve(self, entry: str) -> str:
         """A relative tool path is looked up in the cwd, then beside the config, then one level up."""
@@ -115,7 +149,8 @@ def _describe(error: dict) -> str:
         return f"{where}: unknown key"
     got = error.get("input")
     # Never echo what may hold the api key: the key itself, or an llm_config that is not a mapping.
-    secret = isinstance(got, (dict, list)) or where.endswith("api_key") or where == "llm_config"
+    secret = (isinstance(got, (dict, list)) or where.endswith("api_key") or where == "llm_config"
+              or re.search(r"\.(env|headers|args|url)\b", where) is not None)  # MCP servers' secrets
     shown = "" if secret else f", got {got!r}"
     return f"{where}: {error['msg'].lower()}{shown}"
 
@@ -158,3 +193,31 @@ def load_config(path: str | os.PathLike) -> Config:
         raise ConfigError(f"{path}: llm_config.api_base: required unless server.autostart is true")
     config.path = path
     return config
+
+
+def load_mcp_file(path: str | os.PathLike) -> dict[str, McpServerConfig]:
+    """A JSON file of MCP servers as other clients write it: {"mcpServers": {name: entry}}."""
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: MCP servers file not found") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read MCP servers file ({e.strerror})") from None
+    except (UnicodeDecodeError, ValueError) as e:
+        raise ConfigError(f"{path}: not a JSON file ({e})") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("mcpServers"), dict):
+        raise ConfigError(f'{path}: expected {{"mcpServers": {{"name": {{"command": ...}}}}}}')
+    try:
+        servers = _expand(raw["mcpServers"])
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
+    configs = {}
+    for name, entry in servers.items():
+        try:
+            configs[name] = McpServerConfig.model_validate(entry)
+        except ValidationError as e:
+            first = e.errors()[0]
+            first = {**first, "loc": ("mcpServers", name, *first["loc"])}
+            raise ConfigError(f"{path}: {_describe(first)}") from None
+    return configs

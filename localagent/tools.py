@@ -41,6 +41,7 @@ class Tool:
     # Checked strictly even where grounding would let a value pass (booleans); every other
     # value is checked anyway (see grounding.py). From `grounded_params` or `x-grounded: true`.
     grounded_params: set[str] = field(default_factory=set)
+    server: str | None = None  # the MCP server that runs it (mcp_tools.py); None: a Python tool
 
     def openai_schema(self) -> dict[str, Any]:
         return {"type": "function", "function": {
