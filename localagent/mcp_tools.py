@@ -147,7 +147,7 @@ class McpServers:
             await asyncio.wait([task])
             server.error = f"no answer to initialize within {timeout:g} s (startup_timeout)"
         except Exception as e:  # noqa: BLE001 - any failure to start is one line
-            server.error = server.redact(_describe(e))
+            server.error = "it exited before answering initialize" if _closed(e) else server.redact(_describe(e))
         if server.error and (line := server.last_stderr_line()):
             server.error += f"; its stderr: {line}"
         server.startup_s = time.perf_counter() - started
@@ -277,17 +277,20 @@ def result_text(result: Any) -> str:
             if result.structured_content is None:
                 parts.append(block.text)
         elif kind in ("image", "audio"):
-            size = len(block.data) * 3 // 4  # base64
-            parts.append(f"[{kind}: {block.mime_type}, {size} bytes]")
+            parts.append(f"[{kind}: {block.mime_type}, {_base64_size(block.data)} bytes]")
         elif kind == "resource":
             r = block.resource
-            what = f"{len(r.text)} characters" if hasattr(r, "text") else f"{len(r.blob) * 3 // 4} bytes"
+            what = f"{len(r.text)} characters" if hasattr(r, "text") else f"{_base64_size(r.blob)} bytes"
             parts.append(f"[resource: {r.uri}, {r.mime_type or 'unknown type'}, {what}]")
         elif kind == "resource_link":
             parts.append(f"[resource link: {block.uri} ({block.name})]")
         else:
             parts.append(f"[{kind or 'unknown'} content]")
     return "\n".join(parts)
+
+
+def _base64_size(data: str) -> int:
+    return len(data) * 3 // 4 - data[-2:].count("=")
 
 
 def _leaves(error: BaseException) -> list[BaseException]:
