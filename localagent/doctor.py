@@ -188,7 +188,8 @@ def check_mcp(report: Report, config: Config, mcp_files: list[Path], taken: set[
             continue
         override = "" if server.config.read_only is None else f", read_only: {str(server.config.read_only).lower()}"
         renamed = f"; offered as {', '.join(server.renamed.values())}" if server.renamed else ""
-        report.line("ok", "mcp", f"{server.name} ({server.transport}): {len(server.tools)} tool(s), "
-                    f"started in {server.startup_s:.1f} s{override}{renamed}")
+        read_only = sum(not t.side_effect for t in server.tools)
+        report.line("ok", "mcp", f"{server.name} ({server.transport}): {len(server.tools)} tool(s), {read_only} "
+                    f"read-only{override}; started in {server.startup_s:.1f} s{renamed}")
     if tools:
         report.console.print(tools_table(tools))

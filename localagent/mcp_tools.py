@@ -55,9 +55,15 @@ class McpServer:
         return "http" if self.config.url else "stdio"
 
     def secrets(self) -> list[str]:
+        """Env and header values, and a URL's credentials and query (where API keys go)."""
+        from urllib.parse import urlsplit
+
         c = self.config
-        return [v.get_secret_value() for v in (*c.env.values(), *c.headers.values())] + (
-            [c.url] if c.url else []) + list(c.args)
+        values = [v.get_secret_value() for v in (*c.env.values(), *c.headers.values())]
+        if c.url:
+            parts = urlsplit(c.url)
+            values += [p for p in (parts.password, parts.username, parts.query) if p]
+        return values
 
     def redact(self, text: str) -> str:
         for secret in sorted((s for s in self.secrets() if len(s) >= 4), key=len, reverse=True):
@@ -130,9 +136,13 @@ class McpServers:
         await asyncio.gather(*(self._start(server) for server in self.servers))
 
     async def _stop_all(self) -> None:
-        self._stopping.set()
+        self._stopping.set()  # a running server's session closes: the SDK stops its process group
         if self._tasks:
-            await asyncio.wait(self._tasks, timeout=20)
+            _, starting = await asyncio.wait(self._tasks, timeout=5)
+            for task in starting:  # still in initialize (Ctrl-C during the start)
+                task.cancel()
+            if starting:
+                await asyncio.wait(starting, timeout=15)
 
     async def _start(self, server: McpServer) -> None:
         started = time.perf_counter()

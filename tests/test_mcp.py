@@ -153,6 +153,25 @@ def test_the_user_is_asked_at_a_terminal_before_a_destructive_tool(tmp_path, mar
     assert not log.exists()
 
 
+def test_ctrl_c_during_a_call_cancels_it_and_returns_to_the_prompt(tmp_path, mark, log):
+    script = [react_call("nap", {"seconds": 60}), "Final Answer: still here"]
+    with ScriptedServer(script, owned_by="other") as server:
+        config = config_file(tmp_path, server.api_base, mcp_servers={"ops": ops_server(mark, log)})
+        child = spawn(tmp_path, "-c", str(config))
+        child.sendline("take a nap")
+        child.expect_exact("running nap")
+        time.sleep(0.5)
+        child.sendintr()
+        child.expect_exact("interrupted")
+        expect_prompt(child)
+        wait_for(lambda: log.exists() and "nap cancelled" in log.read_text())  # cancelled at the server
+        child.sendline("/tools")  # the server still serves
+        child.expect_exact("MCP ops")
+        expect_prompt(child)
+        child.sendeof()
+        assert finish(child) == 0
+
+
 @pytest.mark.parametrize("read_only", [True, False])
 def test_a_server_setting_overrides_the_annotations(tmp_path, mark, log, read_only):
     """read_only: true runs a destructive tool without asking; false makes get_current_time ask."""
@@ -352,8 +371,8 @@ def test_doctor_lists_each_server_its_tools_and_their_read_only_status(tmp_path,
     with ScriptedServer([], owned_by="other") as server:
         run = cli(tmp_path, "-c", str(config_file(tmp_path, server.api_base, mcp_servers=mcp)), "--doctor", timeout=90)
     out = run.stdout
-    assert "✓ mcp         time (stdio): 2 tool(s), started in" in out
-    assert "✓ mcp         ops (stdio): 7 tool(s)" in out
+    assert "✓ mcp         time (stdio): 2 tool(s), 2 read-only; started in" in out
+    assert "✓ mcp         ops (stdio): 7 tool(s), 6 read-only; started in" in out
     assert "✗ mcp         mute (stdio): no answer to initialize within 1 s (startup_timeout)" in out
     assert "· mcp         off: disabled" in out
     rows = {line.split()[0]: line.split()[1:5] for line in out.splitlines() if line.strip().startswith(
