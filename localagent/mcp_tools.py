@@ -18,7 +18,14 @@ import threading
 import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
+
+import anyio
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters, stdio_client
+from mcp.client.streamable_http import create_mcp_http_client, streamable_http_client
+from mcp.shared.exceptions import MCPError
+from mcp_types import REQUEST_TIMEOUT
 
 from .config import McpServerConfig
 from .tools import Tool, _grounded
@@ -49,6 +56,7 @@ class McpServer:
     client: Any = None  # mcp.Client while running
     listed: list[Any] = field(default_factory=list)  # mcp_types.Tool
     stderr: Any = None  # a temp file with the server's stderr (stdio)
+    task: asyncio.Task | None = None  # holds the session open
 
     @property
     def transport(self) -> str:
@@ -88,8 +96,7 @@ class McpServers:
         self.tool_timeout = tool_timeout
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="mcp-servers", daemon=True)
-        self._stopping: asyncio.Event | None = None
-        self._tasks: list[asyncio.Task] = []
+        self._stopping = asyncio.Event()  # bound to the loop on first use (Python >= 3.10)
 
     def __enter__(self) -> "McpServers":
         return self
@@ -132,23 +139,25 @@ class McpServers:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop)
 
     async def _start_all(self) -> None:
-        self._stopping = asyncio.Event()
         await asyncio.gather(*(self._start(server) for server in self.servers))
 
     async def _stop_all(self) -> None:
         self._stopping.set()  # a running server's session closes: the SDK stops its process group
-        if self._tasks:
-            _, starting = await asyncio.wait(self._tasks, timeout=5)
-            for task in starting:  # still in initialize (Ctrl-C during the start)
+        for server in self.servers:
+            if server.task is not None and server.client is None:
+                server.task.cancel()  # still in initialize (Ctrl-C during the start)
+        # What is left (the start itself) ends here, not destroyed with the loop.
+        rest = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in rest:
+            if not any(task is s.task for s in self.servers):
                 task.cancel()
-            if starting:
-                await asyncio.wait(starting, timeout=15)
+        if rest:
+            await asyncio.wait(rest, timeout=20)
 
     async def _start(self, server: McpServer) -> None:
         started = time.perf_counter()
         ready = asyncio.get_running_loop().create_future()
-        task = asyncio.create_task(self._serve(server, ready))
-        self._tasks.append(task)
+        task = server.task = asyncio.create_task(self._serve(server, ready))
         timeout = server.config.startup_timeout
         try:
             await asyncio.wait_for(asyncio.shield(ready), timeout)
@@ -164,8 +173,6 @@ class McpServers:
 
     async def _serve(self, server: McpServer, ready: asyncio.Future) -> None:
         """Holds the server's session open until the process stops using it."""
-        from mcp import Client
-
         try:
             async with AsyncExitStack() as stack:
                 transport = await self._transport(server, stack)
@@ -181,10 +188,6 @@ class McpServers:
             server.client = None
 
     async def _transport(self, server: McpServer, stack: AsyncExitStack):
-        from mcp.client.stdio import StdioServerParameters, stdio_client
-        from mcp.client.streamable_http import streamable_http_client
-        from mcp.shared._httpx_utils import create_mcp_http_client
-
         c = server.config
         if c.url:
             headers = {k: v.get_secret_value() for k, v in c.headers.items()}
@@ -239,9 +242,6 @@ class McpServers:
             raise
 
     async def _call(self, server: McpServer, name: str, arguments: dict[str, Any]) -> str:
-        from mcp.shared.exceptions import MCPError
-        from mcp_types import REQUEST_TIMEOUT
-
         client = server.client
         if client is None:
             raise MCPToolError(self._gone(server))
@@ -319,8 +319,6 @@ def _describe(error: BaseException) -> str:
 
 
 def _closed(error: BaseException) -> bool:
-    import anyio
-
     leaves = _leaves(error)
     return any(isinstance(e, (anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream,
                               ConnectionError)) or "closed" in str(e).lower() for e in leaves)

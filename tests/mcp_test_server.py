@@ -14,11 +14,17 @@ import os
 import sys
 import time
 
-import anyio
-from mcp.server.mcpserver import MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
-from mcp.server.mcpserver.utilities.types import Image
-from mcp_types import EmbeddedResource, TextResourceContents, ToolAnnotations
+if sys.argv[1:2] == ["mute"]:  # before the SDK's import, which takes a second or two
+    print("warming up forever", file=sys.stderr, flush=True)
+    for _ in sys.stdin:
+        pass
+    time.sleep(3600)
+
+import anyio  # noqa: E402
+from mcp.server.mcpserver import MCPServer  # noqa: E402
+from mcp.server.mcpserver.exceptions import ToolError  # noqa: E402
+from mcp.server.mcpserver.utilities.types import Image  # noqa: E402
+from mcp_types import EmbeddedResource, TextResourceContents, ToolAnnotations  # noqa: E402
 
 READ_ONLY = ToolAnnotations(read_only_hint=True)
 server = MCPServer("localagent-test")
@@ -101,12 +107,7 @@ def serve_http(port: int, token: str) -> None:
 
 if __name__ == "__main__":
     mode = sys.argv[1] if len(sys.argv) > 1 else "stdio"
-    if mode == "mute":
-        print("warming up forever", file=sys.stderr, flush=True)
-        for _ in sys.stdin:
-            pass
-        time.sleep(3600)
-    elif mode == "http":
+    if mode == "http":
         serve_http(int(sys.argv[2]), sys.argv[3])
     else:
         server.run()

@@ -242,6 +242,25 @@ def test_a_server_that_never_answers_initialize_is_one_warning_and_the_rest_work
                              "(startup_timeout); its stderr: warming up forever"]
 
 
+def test_ctrl_c_while_a_server_starts_stops_it(tmp_path, mark, log):
+    from test_repl import terminal_signals
+
+    with ScriptedServer([], owned_by="other") as server:
+        config = config_file(tmp_path, server.api_base, mcp_servers={"mute": ops_server(mark, log, "mute")})
+        process = subprocess.Popen([sys.executable, str(ROOT / "agent_demo.py"), "-c", str(config), "hi"],
+                                   cwd=tmp_path, env=cli_env(tmp_path), stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   preexec_fn=terminal_signals)
+        try:
+            wait_for(lambda: len(processes_with(mark)) == 1, timeout=60)
+            time.sleep(0.5)
+            process.send_signal(signal.SIGINT)
+            _, stderr = process.communicate(timeout=30)
+        finally:
+            process.kill()
+    assert process.returncode == 130 and stderr.strip() == "error: interrupted", stderr
+
+
 def test_a_command_that_does_not_exist_is_one_warning(tmp_path, mark):
     with ScriptedServer(["Final Answer: hi"], owned_by="other") as server:
         run, result = run_json(tmp_path, server, "hi", mcp={"nope": {"command": "no-such-mcp-server-here"}})
