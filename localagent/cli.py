@@ -89,7 +89,7 @@ def main(
                                        help="Batch results, one JSON line each, appended; ids already there are skipped (default: <batch file>.results.jsonl)."),
     concurrency: int = typer.Option(4, "--concurrency", min=1, max=256, rich_help_panel=BATCH,
                                     help="Batch questions answered at once."),
-    doctor: bool = typer.Option(False, "--doctor", help="Check the config, the endpoint, autostart and the tools; start nothing. Exit 0 when a model can answer."),
+    doctor: bool = typer.Option(False, "--doctor", help="Check the config, the endpoint, autostart, the tools and MCP servers; start no model. Exit 0 when a model can answer."),
 ) -> None:
     """Let a local LLM answer with your tools, through an OpenAI-style endpoint.
 

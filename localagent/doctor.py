@@ -1,7 +1,9 @@
-"""--doctor: what the CLI would use and whether it works, without starting anything.
+"""--doctor: what the CLI would use and whether it works, starting nothing but the MCP servers
+(for a moment: their tools are known only once they run).
 
 Checks the config, the endpoint (does it answer, how fast, which models, which server kind,
-constrained JSON, tools=), whether autostart could serve the bundled model, and the tools.
+constrained JSON, tools=), whether autostart could serve the bundled model, the tools, and the
+MCP servers.
 Exit 0 when the endpoint answers or autostart could start a server, else 1.
 """
 from __future__ import annotations

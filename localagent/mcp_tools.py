@@ -19,13 +19,14 @@ import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
+import mcp_types
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import create_mcp_http_client, streamable_http_client
 from mcp.shared.exceptions import MCPError
-from mcp_types import REQUEST_TIMEOUT
 
 from .config import McpServerConfig
 from .tools import Tool, _grounded
@@ -53,8 +54,8 @@ class McpServer:
     renamed: dict[str, str] = field(default_factory=dict)  # the server's name -> the name offered
     error: str | None = None
     startup_s: float = 0.0
-    client: Any = None  # mcp.Client while running
-    listed: list[Any] = field(default_factory=list)  # mcp_types.Tool
+    client: Client | None = None  # while running
+    listed: list[mcp_types.Tool] = field(default_factory=list)
     stderr: Any = None  # a temp file with the server's stderr (stdio)
     task: asyncio.Task | None = None  # holds the session open
 
@@ -64,8 +65,6 @@ class McpServer:
 
     def secrets(self) -> list[str]:
         """Env and header values, and a URL's credentials and query (where API keys go)."""
-        from urllib.parse import urlsplit
-
         c = self.config
         values = [v.get_secret_value() for v in (*c.env.values(), *c.headers.values())]
         if c.url:
@@ -216,7 +215,7 @@ class McpServers:
             tools += server.tools
         return tools
 
-    def _tool(self, server: McpServer, listed: Any, name: str) -> Tool:
+    def _tool(self, server: McpServer, listed: mcp_types.Tool, name: str) -> Tool:
         read_only = server.config.read_only
         if read_only is None:
             read_only = bool(listed.annotations and listed.annotations.read_only_hint)
@@ -248,7 +247,7 @@ class McpServers:
         try:
             result = await client.call_tool(name, arguments, read_timeout_seconds=self.tool_timeout)
         except MCPError as e:
-            if e.code == REQUEST_TIMEOUT:
+            if e.code == mcp_types.REQUEST_TIMEOUT:
                 raise MCPToolError(f"no result within {self.tool_timeout:g} s (agent.tool_timeout); "
                                    f"the call was cancelled") from None
             raise MCPToolError(self._gone(server) if _closed(e) else server.redact(e.message)) from None
@@ -264,7 +263,7 @@ class McpServers:
         return f"MCP server {server.name!r} is not running" + (f" (its stderr: {line})" if line else "")
 
 
-async def _list_tools(client: Any) -> list[Any]:
+async def _list_tools(client: Client) -> list[mcp_types.Tool]:
     tools, cursor = [], None
     for _ in range(_MAX_PAGES):
         page = await client.list_tools(cursor=cursor)
@@ -275,7 +274,7 @@ async def _list_tools(client: Any) -> list[Any]:
     return tools
 
 
-def result_text(result: Any) -> str:
+def result_text(result: mcp_types.CallToolResult) -> str:
     """What the model reads: structured content as JSON, else the text blocks joined; images,
     audio and resources as one line each, never their bytes."""
     parts = []
@@ -304,7 +303,7 @@ def _base64_size(data: str) -> int:
 
 
 def _leaves(error: BaseException) -> list[BaseException]:
-    if isinstance(error, BaseExceptionGroup):
+    if isinstance(getattr(error, "exceptions", None), tuple):  # an ExceptionGroup (Python 3.10: anyio's backport)
         return [leaf for e in error.exceptions for leaf in _leaves(e)]
     return [error]
 
