@@ -78,6 +78,9 @@ class McpServerConfig(_Strict):
     # true / false: every tool of this server is read-only / side-effecting, whatever its
     # annotations say; null: the server's readOnlyHint decides (absent: side-effecting).
     read_only: bool | None = None
+    # Parameters whose values the model may rightly derive rather than copy from the user (a
+    # city's IANA timezone): grounding lets them pass (`x-grounded: false`, see grounding.py).
+    derived_params: list[str] = []
     startup_timeout: float = Field(30.0, gt=0)  # seconds to start and answer initialize
 
     @model_validator(mode="after")

@@ -220,6 +220,10 @@ class McpServers:
         if read_only is None:
             read_only = bool(listed.annotations and listed.annotations.read_only_hint)
         schema = listed.input_schema or {"type": "object", "properties": {}}
+        derived = set(server.config.derived_params) & set(schema.get("properties", {}))
+        if derived:
+            schema = {**schema, "properties": {k: {**p, "x-grounded": False} if k in derived else p
+                                               for k, p in schema["properties"].items()}}
 
         def run(arguments: dict[str, Any]) -> str:
             return self.call(server, listed.name, arguments)

@@ -60,8 +60,9 @@ def log(tmp_path) -> Path:
 
 
 def time_server(mark: str, **extra) -> dict:
+    """mcp-server-time; the model derives timezones from city names, which grounding allows here."""
     return {"command": sys.executable, "args": ["-m", "mcp_server_time", "--local-timezone", "UTC"],
-            "env": {"MCP_TEST_MARK": mark}, **extra}
+            "env": {"MCP_TEST_MARK": mark}, "derived_params": ["timezone"], **extra}
 
 
 def ops_server(mark: str, log: Path, *args: str, **extra) -> dict:
@@ -108,6 +109,14 @@ def test_the_time_server_answers_through_the_native_engine(tmp_path, mark, mode)
     assert answer["datetime"] in sent  # the server's result reached the model
     assert "convert_time" in offered and "IANA timezone name" in offered  # the server's own schema
     assert result["answer"] == "It is evening in Shanghai."
+
+
+def test_grounding_applies_to_mcp_tools_unless_a_server_lists_derived_params(tmp_path, mark):
+    """A timezone the model derived from a city name is not a value the user gave."""
+    with ScriptedServer([ASK_TIME, "Final Answer: Which timezone?"], owned_by="other") as server:
+        run, result = run_json(tmp_path, server, "现在上海几点？", mcp={"time": time_server(mark, derived_params=[])})
+    [call] = result["tool_calls"]
+    assert call["error"].startswith("not executed: timezone") and call["result"] is None
 
 
 def test_the_time_server_answers_through_the_roleplay_engine(tmp_path, mark):
