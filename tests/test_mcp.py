@@ -167,7 +167,7 @@ def test_ctrl_c_during_a_call_cancels_it_and_returns_to_the_prompt(tmp_path, mar
     with ScriptedServer(script, owned_by="other") as server:
         config = config_file(tmp_path, server.api_base, mcp_servers={"ops": ops_server(mark, log)})
         child = spawn(tmp_path, "-c", str(config))
-        child.sendline("take a nap")
+        child.sendline("nap for 60 seconds")
         child.expect_exact("running nap")
         time.sleep(0.5)
         child.sendintr()
@@ -186,9 +186,9 @@ def test_a_server_setting_overrides_the_annotations(tmp_path, mark, log, read_on
     """read_only: true runs a destructive tool without asking; false makes get_current_time ask."""
     mcp = {"ops": ops_server(mark, log, read_only=True)} if read_only else {
         "time": time_server(mark, read_only=False)}
-    call = react_call("delete_file", {"path": "a"}) if read_only else ASK_TIME
+    call = react_call("delete_file", {"path": "notes.txt"}) if read_only else ASK_TIME
     with ScriptedServer([call, "Final Answer: ok"], owned_by="other") as server:
-        run, result = run_json(tmp_path, server, "do it", mcp=mcp)
+        run, result = run_json(tmp_path, server, "delete notes.txt" if read_only else "现在上海几点？", mcp=mcp)
     error = result["tool_calls"][0]["error"]
     assert (error is None) == read_only, error
 
@@ -198,7 +198,7 @@ def test_a_server_setting_overrides_the_annotations(tmp_path, mark, log, read_on
 def test_an_is_error_result_is_an_error_observation(tmp_path, mark, log):
     with ScriptedServer([react_call("fail", {"reason": "no disk"}), "Final Answer: It failed."],
                         owned_by="other") as server:
-        run, result = run_json(tmp_path, server, "try it", mcp={"ops": ops_server(mark, log)})
+        run, result = run_json(tmp_path, server, "fail, the reason: no disk", mcp={"ops": ops_server(mark, log)})
         sent = last_request_text(server)
     assert run.returncode == 0
     error = result["tool_calls"][0]["error"]
@@ -215,7 +215,7 @@ def test_images_and_resources_are_described_in_one_line(tmp_path, mark, log):
 
 def test_a_slow_tool_is_cancelled_at_the_server_after_tool_timeout(tmp_path, mark, log):
     with ScriptedServer([react_call("nap", {"seconds": 60}), "Final Answer: Too slow."], owned_by="other") as server:
-        run, result = run_json(tmp_path, server, "nap", mcp={"ops": ops_server(mark, log)},
+        run, result = run_json(tmp_path, server, "nap for 60 seconds", mcp={"ops": ops_server(mark, log)},
                                agent={"tool_timeout": 2})
     assert run.returncode == 0, run.stderr
     assert "no result within 2 s (agent.tool_timeout)" in result["tool_calls"][0]["error"]
@@ -232,9 +232,9 @@ def test_a_tool_that_never_returns_ends_at_tool_timeout(tmp_path, mark, log):
 
 
 def test_a_server_that_crashes_mid_call_is_an_error_observation(tmp_path, mark, log):
-    script = [react_call("crash", {}), react_call("lookup", {"key": "a"}), "Final Answer: The server died."]
+    script = [react_call("crash", {}), react_call("lookup", {"key": "alpha"}), "Final Answer: The server died."]
     with ScriptedServer(script, owned_by="other") as server:
-        run, result = run_json(tmp_path, server, "crash it", mcp={"ops": ops_server(mark, log)})
+        run, result = run_json(tmp_path, server, "crash it, then look up alpha", mcp={"ops": ops_server(mark, log)})
     assert run.returncode == 0, run.stderr
     first, second = result["tool_calls"]
     assert "MCP server 'ops' is not running (its stderr: about to crash)" in first["error"]
@@ -343,6 +343,7 @@ def test_an_mcp_servers_file_as_other_clients_write_it(tmp_path, mark):
     ({"db": {"command": "x", "url": "http://h/mcp"}}, "mcpServers.db: give either command (stdio) or url"),
     ({"db": {"args": ["--token", "s3cret-arg"]}}, "mcpServers.db: give either command (stdio) or url"),
     ({"db": {"command": "x", "autoStart": True}}, "mcpServers.db.autoStart: unknown key"),
+    ({"db": {"type": "sse", "url": "http://h/sse"}}, "mcpServers.db.type: input should be 'stdio', 'http'"),
     ({"db": {"command": "x", "env": {"TOKEN": ["s3cret-env"]}}}, "mcpServers.db.env.TOKEN: input should be a valid string"),
     ({"db": {"command": "x", "env": {"TOKEN": "${MCP_TEST_UNSET_VARIABLE}"}}}, "environment variable MCP_TEST_UNSET_VARIABLE is not set"),
 ])
