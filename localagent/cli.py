@@ -170,7 +170,7 @@ def start_mcp_servers(servers, config, toolbox, stack: contextlib.ExitStack) -> 
 
     running = stack.enter_context(McpServers(servers, config.agent.tool_timeout))
     with status_line(enabled=True) as on_status:
-        on_status(f"starting MCP server(s): {', '.join(servers)}…")
+        on_status(f"starting MCP server(s): {', '.join(s.name for s in running.servers)}…")
         tools = running.start(taken=set(toolbox.names()))
     for line in running.warnings():
         warn(line)
