@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import json
+import logging
 import os
 import re
 import sys
@@ -39,6 +40,10 @@ _DIE_WITH_PARENT = ("import ctypes, os, signal, sys\n"
                     "try: os.execvp(sys.argv[2], sys.argv[2:])\n"
                     "except OSError as e: sys.exit(f'cannot run {sys.argv[2]}: {e.strerror}')")
 _MAX_PAGES = 100  # of a tools/list answer: a paginator that never ends cannot hang the start
+
+# The SDK logs a server's stray stdout lines and shutdown noise with tracebacks, which Python's
+# last-resort handler would print; what matters reaches the user as one line from here.
+logging.getLogger("mcp").addHandler(logging.NullHandler())
 
 
 class MCPToolError(Exception):

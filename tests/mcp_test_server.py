@@ -2,7 +2,8 @@
 
 Modes: `stdio` (default) serves the tools below over stdin/stdout; `http PORT TOKEN` serves them
 over Streamable HTTP on 127.0.0.1:PORT/mcp to requests with `Authorization: Bearer TOKEN`;
-`mute` reads stdin and never answers (not even `initialize`).
+`mute` reads stdin and never answers (not even `initialize`); `noisy` prints a line that is
+not JSON-RPC on stdout first.
 
 Tools: `lookup` (read-only), `delete_file` (destructive), `nap` (read-only, sleeps), `fail`
 (answers isError), `crash` (the process exits mid-call), `hang` (never returns), `picture`
@@ -107,6 +108,8 @@ def serve_http(port: int, token: str) -> None:
 
 if __name__ == "__main__":
     mode = sys.argv[1] if len(sys.argv) > 1 else "stdio"
+    if mode == "noisy":  # a line on stdout that is not JSON-RPC, as careless servers print
+        print("server starting", flush=True)
     if mode == "http":
         serve_http(int(sys.argv[2]), sys.argv[3])
     else:

@@ -206,6 +206,13 @@ def test_an_is_error_result_is_an_error_observation(tmp_path, mark, log):
     assert "Error: fail failed" in sent and result["answer"] == "It failed."
 
 
+def test_a_server_printing_stray_lines_on_stdout_still_works_without_a_traceback(tmp_path, mark, log):
+    with ScriptedServer([react_call("lookup", {"key": "alpha"}), "Final Answer: 42"], owned_by="other") as server:
+        run, result = run_json(tmp_path, server, "look up alpha", mcp={"ops": ops_server(mark, log, "noisy")})
+    assert result["tool_calls"][0]["result"] == '{"result": "value of alpha is 42"}'
+    assert run.stderr == "", run.stderr
+
+
 def test_images_and_resources_are_described_in_one_line(tmp_path, mark, log):
     with ScriptedServer([react_call("picture", {}), "Final Answer: A picture."], owned_by="other") as server:
         run, result = run_json(tmp_path, server, "show me", mcp={"ops": ops_server(mark, log)})
