@@ -463,6 +463,7 @@ def test_the_bundled_model_asks_the_time_server(bundled_llm, mark, question, zon
 
     config = load_config(ROOT / "config" / "default.yaml")
     config.llm_config.api_base = bundled_llm
+    config.llm_config.timeout = 600  # a cold prompt on a shared 2-core machine
     with McpServers({"time": McpServerConfig.model_validate(time_server(mark))}) as servers:
         engine = create_engine(config, bundled_llm, Toolbox(servers.start()))
         result = engine.run(question)
