@@ -8,7 +8,7 @@ import os
 import signal
 import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
@@ -62,6 +62,7 @@ class Options:
     out: Optional[Path]
     concurrency: int
     doctor: bool
+    mcp: list[Path] = field(default_factory=list)
 
 
 FILES, BATCH = "Transcript", "Batch mode"
@@ -72,6 +73,7 @@ def main(
     prompt: Optional[str] = typer.Argument(None, help="The question. Without it (and without --batch), an interactive chat starts."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML config (default: config/default.yaml)."),
     tools: list[str] = typer.Option([], "--tools", "-t", help="More tools: a .py file, a folder, a module or an OpenAI tools .json. Repeatable."),
+    mcp: list[Path] = typer.Option([], "--mcp", metavar="FILE", help='MCP servers whose tools to use: a JSON file {"mcpServers": {...}} as Claude Desktop, Cursor and others write it. Repeatable.'),
     engine: Optional[str] = typer.Option(None, "--engine", "-e", help="native or roleplay (overrides agent.engine)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object (answer, stopped, turns, tool_calls, usage, timings, error, partial). Needs a prompt."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Run side-effecting tools without asking (in batch mode they are refused without it)."),
@@ -89,7 +91,7 @@ def main(
                                        help="Batch results, one JSON line each, appended; ids answered there are skipped, failed ones asked again (default: <batch file>.results.jsonl)."),
     concurrency: int = typer.Option(4, "--concurrency", min=1, max=256, rich_help_panel=BATCH,
                                     help="Batch questions answered at once."),
-    doctor: bool = typer.Option(False, "--doctor", help="Check the config, the endpoint, autostart and the tools; start nothing. Exit 0 when a model can answer."),
+    doctor: bool = typer.Option(False, "--doctor", help="Check the config, the endpoint, autostart, the tools and MCP servers; start no model. Exit 0 when a model can answer."),
 ) -> None:
     """Let a local LLM answer with your tools, through an OpenAI-style endpoint.
 
@@ -98,7 +100,7 @@ def main(
     Exit codes: 0 answered, 1 error, 2 bad config/options/input, 3 stopped at agent.max_turns, 130 interrupted (Ctrl-C or SIGTERM).
     """
     opts = Options(prompt, config or default_config(), tools, engine, json_out, yes, dry_run, verbose, debug,
-                   transcript, no_transcript, resume, batch, out, concurrency, doctor)
+                   transcript, no_transcript, resume, batch, out, concurrency, doctor, mcp)
     try:
         code = run(opts)
     except AgentError as e:
@@ -123,11 +125,12 @@ def run(opts: Options) -> int:
     if opts.doctor:
         from .doctor import doctor
 
-        return doctor(opts.config, list(opts.tools))
-    config, toolbox = prepare(opts)
-    if opts.batch:
-        return run_batch(opts, config, toolbox)
-    return run_chat(opts, config, toolbox)
+        return doctor(opts.config, list(opts.tools), mcp_files=list(opts.mcp))
+    with contextlib.ExitStack() as stack:  # holds the MCP servers until the command ends
+        config, toolbox = prepare(opts, stack)
+        if opts.batch:
+            return run_batch(opts, config, toolbox)
+        return run_chat(opts, config, toolbox)
 
 
 def check_options(opts: Options) -> None:
@@ -149,8 +152,8 @@ def check_options(opts: Options) -> None:
         fail(f"--engine: expected native or roleplay, got {opts.engine!r}")
 
 
-def prepare(opts: Options):
-    from .config import load_config
+def prepare(opts: Options, stack: contextlib.ExitStack):
+    from .config import load_config, load_mcp_file
     from .tools import Toolbox
 
     config = load_config(opts.config)
@@ -159,9 +162,28 @@ def prepare(opts: Options):
     toolbox = Toolbox.load(config.tool_sources() + list(opts.tools), tool_timeout=config.agent.tool_timeout)
     for message in toolbox.replaced:
         warn(message)
+    servers = dict(config.mcp_servers)
+    for path in opts.mcp:
+        servers.update(load_mcp_file(path))
+    if servers:
+        toolbox = Toolbox([*toolbox.tools.values(), *start_mcp_servers(servers, config, toolbox, stack)],
+                          tool_timeout=config.agent.tool_timeout)
     if not len(toolbox) and not opts.doctor:
         warn(f"no tools: {opts.config} lists none (tools: []) and no --tools was given; the model answers without them")
     return config, toolbox
+
+
+def start_mcp_servers(servers, config, toolbox, stack: contextlib.ExitStack) -> list:
+    """Start the MCP servers for the rest of the command; their tools. Problems are warnings."""
+    from .mcp_tools import McpServers
+
+    running = stack.enter_context(McpServers(servers, config.agent.tool_timeout))
+    with status_line(enabled=True) as on_status:
+        on_status(f"starting MCP server(s): {', '.join(s.name for s in running.servers)}…")
+        tools = running.start(taken=set(toolbox.names()))
+    for line in running.warnings():
+        warn(line)
+    return tools
 
 
 def open_transcript(opts: Options, config):

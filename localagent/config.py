@@ -1,6 +1,7 @@
 """The YAML config: pydantic models, ${ENV} expansion, and one-line error messages."""
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -8,7 +9,8 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from .errors import ConfigError
 
@@ -56,7 +58,8 @@ class AgentConfig(_Strict):
     # Refuse calls whose id-like arguments appear nowhere in the conversation.
     grounding: bool = True
     max_observation_chars: int = Field(2000, ge=100)
-    # Seconds a tool may run before its call fails (a tool's own `timeout` attribute wins).
+    # Seconds a tool call may take (a Python tool's own `timeout` attribute wins; an MCP call past
+    # it is cancelled at the server).
     tool_timeout: float = Field(60.0, gt=0)
 
 
@@ -69,6 +72,33 @@ class ServerConfig(_Strict):
     threads: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=1)
     ctx_size: int = Field(4096, ge=512)
     startup_timeout: float = Field(120.0, gt=0)
+
+
+class McpServerConfig(_Strict):
+    """One MCP server, in the `mcpServers` entry shape of Claude Desktop, Cursor and others:
+    stdio (`command`, `args`, `env`, `cwd`) or Streamable HTTP (`url`, `headers`). Env and header
+    values are secrets: SecretStr keeps them out of /config, errors and logs."""
+    type: Literal["stdio", "http", "streamable-http", "streamableHttp"] | None = None  # implied by command/url
+    command: str | None = None
+    args: list[str] = []
+    env: dict[str, SecretStr] = {}
+    cwd: str | None = None
+    url: str | None = None
+    headers: dict[str, SecretStr] = {}
+    disabled: bool = False
+    # true / false: every tool of this server is read-only / side-effecting, whatever its
+    # annotations say; null: the server's readOnlyHint decides (absent: side-effecting).
+    read_only: bool | None = None
+    # Parameters whose values the model may rightly derive rather than copy from the user (a
+    # city's IANA timezone): grounding lets them pass (`x-grounded: false`, see grounding.py).
+    derived_params: list[str] = []
+    startup_timeout: float = Field(30.0, gt=0)  # seconds to start and answer initialize
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> "McpServerConfig":
+        if (self.command is None) == (self.url is None):
+            raise PydanticCustomError("transport", "give either command (stdio) or url (Streamable HTTP)")
+        return self
 
 
 class TranscriptConfig(_Strict):
@@ -84,6 +114,7 @@ class Config(_Strict):
     # Not mentioned (None): the tools/ folder, as config/default.yaml says; the seed's configs have
     # only llm_config. `tools: []` (or an empty `tools:`): none.
     tools: list[str] | None = None
+    mcp_servers: dict[str, McpServerConfig] = {}
     path: Path | None = Field(None, exclude=True)
 
     @field_validator("tools", mode="before")
@@ -101,6 +132,10 @@ class Config(_Strict):
             return [found]
         checkout = Path(__file__).resolve().parent.parent / "tools"
         return [str(checkout)] if checkout.is_dir() else []
+    @field_validator("mcp_servers", mode="before")
+    @classmethod
+    def _no_servers(cls, value):
+        return {} if value is None else value
 
     def resolve(self, entry: str) -> str:
         """A relative tool path is looked up in the cwd, then beside the config, then one level up."""
@@ -142,7 +177,8 @@ def _describe(error: dict) -> str:
         return f"{where}: {error['ctx']['error']}, got {error.get('input')!r}"
     got = error.get("input")
     # Never echo what may hold the api key: the key itself, or an llm_config that is not a mapping.
-    secret = isinstance(got, (dict, list)) or where.endswith("api_key") or where == "llm_config"
+    secret = (isinstance(got, (dict, list)) or where.endswith("api_key") or where == "llm_config"
+              or re.search(r"\.(env|headers|args|url)\b", where) is not None)  # MCP servers' secrets
     shown = "" if secret else f", got {got!r}"
     return f"{where}: {error['msg'].lower()}{shown}"
 
@@ -185,3 +221,31 @@ def load_config(path: str | os.PathLike) -> Config:
         raise ConfigError(f"{path}: llm_config.api_base: required unless server.autostart is true")
     config.path = path
     return config
+
+
+def load_mcp_file(path: str | os.PathLike) -> dict[str, McpServerConfig]:
+    """A JSON file of MCP servers as other clients write it: {"mcpServers": {name: entry}}."""
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: MCP servers file not found") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read MCP servers file ({e.strerror})") from None
+    except (UnicodeDecodeError, ValueError) as e:
+        raise ConfigError(f"{path}: not a JSON file ({e})") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("mcpServers"), dict):
+        raise ConfigError(f'{path}: expected {{"mcpServers": {{"name": {{"command": ...}}}}}}')
+    try:
+        servers = _expand(raw["mcpServers"])
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
+    configs = {}
+    for name, entry in servers.items():
+        try:
+            configs[name] = McpServerConfig.model_validate(entry)
+        except ValidationError as e:
+            first = e.errors()[0]
+            first = {**first, "loc": ("mcpServers", name, *first["loc"])}
+            raise ConfigError(f"{path}: {_describe(first)}") from None
+    return configs

@@ -1,7 +1,9 @@
-"""--doctor: what the CLI would use and whether it works, without starting anything.
+"""--doctor: what the CLI would use and whether it works, starting nothing but the MCP servers
+(for a moment: their tools are known only once they run).
 
 Checks the config, the endpoint (does it answer, how fast, which models, which server kind,
-constrained JSON, tools=), whether autostart could serve the bundled model, and the tools.
+constrained JSON, tools=), whether autostart could serve the bundled model, the tools, and the
+MCP servers.
 Exit 0 when the endpoint answers or autostart could start a server, else 1.
 """
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.text import Text
 
-from .config import Config, load_config
+from .config import Config, load_config, load_mcp_file
 from .constrain import KINDS
 from .errors import AgentError, ServerError
 from .llm import LLMClient, ServerInfo, endpoint_answers
@@ -38,7 +40,8 @@ class Report:
         self.console.print(text, soft_wrap=True)
 
 
-def doctor(config_path: Path, extra_tools: list[str], console: Console | None = None) -> int:
+def doctor(config_path: Path, extra_tools: list[str], console: Console | None = None,
+           mcp_files: list[Path] = ()) -> int:
     report = Report(console or Console())
     try:
         config = load_config(config_path)
@@ -48,7 +51,8 @@ def doctor(config_path: Path, extra_tools: list[str], console: Console | None = 
     report.line("ok", "config", str(Path(config_path).resolve()))
     answers = check_endpoint(report, config)
     can_start = check_autostart(report, config, needed=not answers)
-    check_tools(report, config, extra_tools)
+    tools = check_tools(report, config, extra_tools)
+    check_mcp(report, config, mcp_files, {t.name for t in tools})
     report.line("info", "data", f"history and transcripts in {data_dir()}"
                 + ("" if config.transcript.enabled else " (transcript: off)"))
     return 0 if answers or can_start else 1
@@ -163,3 +167,34 @@ def check_tools(report: Report, config: Config, extra_tools: list[str]) -> list[
     else:
         report.line("warn", "tools", "none loaded: the model can only answer from what it knows")
     return list(tools.values())
+
+
+def check_mcp(report: Report, config: Config, mcp_files: list[Path], taken: set[str]) -> None:
+    """Each MCP server: started (then stopped again: listing tools needs a running server) or why
+    not, and its tools with their read-only status."""
+    from .mcp_tools import McpServers
+
+    servers = dict(config.mcp_servers)
+    for path in mcp_files:
+        try:
+            servers.update(load_mcp_file(path))
+        except AgentError as e:
+            report.line("bad", "mcp", str(e))
+    if not servers:
+        return
+    with McpServers(servers, config.agent.tool_timeout) as running:
+        tools = running.start(taken)
+    for name, server in servers.items():
+        if server.disabled:
+            report.line("info", "mcp", f"{name}: disabled")
+    for server in running.servers:
+        if server.error:
+            report.line("bad", "mcp", f"{server.name} ({server.transport}): {server.error}")
+            continue
+        override = "" if server.config.read_only is None else f", read_only: {str(server.config.read_only).lower()}"
+        renamed = f"; offered as {', '.join(server.renamed.values())}" if server.renamed else ""
+        read_only = sum(not t.side_effect for t in server.tools)
+        report.line("ok", "mcp", f"{server.name} ({server.transport}): {len(server.tools)} tool(s), {read_only} "
+                    f"read-only{override}; started in {server.startup_s:.1f} s{renamed}")
+    if tools:
+        report.console.print(tools_table(tools))

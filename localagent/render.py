@@ -121,7 +121,10 @@ def print_stats(result: RunResult) -> None:
 
 
 def tool_kind(tool: Tool) -> str:
-    """How the tool was written: a modelscope-agent style class, a typed function, or a JSON schema."""
+    """Where the tool comes from: an MCP server, or how it was written (a modelscope-agent style
+    class, a typed function, a JSON schema)."""
+    if tool.server is not None:
+        return f"MCP {tool.server}"
     if tool.run is None:
         return "schema only"
     qualname = getattr(tool.run, "__qualname__", "")

@@ -47,6 +47,7 @@ class Tool:
     grounded_params: set[str] = field(default_factory=set)
     timeout: float | None = None  # seconds; None: the Toolbox's (agent.tool_timeout)
     source: str = ""  # the file or module it came from, for messages
+    server: str | None = None  # the MCP server that runs it (mcp_tools.py); None: a Python tool
 
     def openai_schema(self) -> dict[str, Any]:
         return {"type": "function", "function": {
