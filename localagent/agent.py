@@ -19,8 +19,10 @@ _CONTEXT_EXCEEDED = re.compile(r"context (size|length)|context window", re.I)
 
 
 @contextlib.contextmanager
-def open_endpoint(config: Config, on_status: Callable[[str], None] = lambda s: None) -> Iterator[str]:
-    """The api_base to use: the configured one if it answers, else an embedded llama.cpp server."""
+def open_endpoint(config: Config, on_status: Callable[[str], None] = lambda s: None,
+                  on_notice: Callable[[str], None] = lambda s: None) -> Iterator[str]:
+    """The api_base to use: the configured one if it answers, else an embedded llama.cpp server
+    (a kept one if it runs; `on_notice` hears once that a new one stays loaded)."""
     api_base = config.llm_config.api_base
     if api_base and endpoint_answers(api_base):
         yield api_base
@@ -31,7 +33,7 @@ def open_endpoint(config: Config, on_status: Callable[[str], None] = lambda s: N
             f"(e.g. `llamacpp/serve`) or use a config with server.autostart: true")
     from .server import running_server
 
-    with running_server(config, on_status) as server:
+    with running_server(config, on_status, on_notice) as server:
         yield server.api_base
 
 

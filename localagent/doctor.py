@@ -48,6 +48,7 @@ def doctor(config_path: Path, extra_tools: list[str], console: Console | None = 
     report.line("ok", "config", str(Path(config_path).resolve()))
     answers = check_endpoint(report, config)
     can_start = check_autostart(report, config, needed=not answers)
+    check_kept(report)
     check_tools(report, config, extra_tools)
     report.line("info", "data", f"history and transcripts in {data_dir()}"
                 + ("" if config.transcript.enabled else " (transcript: off)"))
@@ -143,6 +144,17 @@ def check_autostart(report: Report, config: Config, needed: bool) -> bool:
     else:
         report.line("info", "autostart", f"not needed (the endpoint answers); possible with {what}")
     return True
+
+
+def check_kept(report: Report) -> None:
+    """The llama.cpp servers that earlier commands left loaded (server.keep_alive)."""
+    from .kept_server import idle_seconds, kept_servers
+    from .server import STOP_HINT, duration
+
+    for path, state in kept_servers():
+        idle = min(idle_seconds(path), state.keep_alive)
+        report.line("info", "kept server", f"{Path(state.model).name} on {state.api_base} (pid {state.pid}), "
+                    f"idle {duration(round(idle))} of {duration(state.keep_alive)}; `{STOP_HINT}` stops it")
 
 
 def check_tools(report: Report, config: Config, extra_tools: list[str]) -> list[Tool]:

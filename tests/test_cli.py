@@ -228,3 +228,32 @@ def test_doctor_with_a_bad_config_or_tool(tmp_path):
         run = cli(tmp_path, "-c", str(config_file(tmp_path, server.api_base)), "--doctor",
                   "--tools", str(tmp_path / "broken_tool.py"))
     assert run.returncode == 0 and "boom" in run.stdout and "Traceback" not in run.stdout + run.stderr
+
+
+# --- --stop-server (the kept server itself: test_keep_alive.py) --------------------------------
+
+def test_stop_server_with_nothing_kept(tmp_path):
+    run = cli(tmp_path, "--stop-server")
+    assert run.returncode == 0 and "no kept llama.cpp server was running" in run.stderr
+
+
+def test_stop_server_never_signals_a_process_that_is_not_our_server(tmp_path):
+    """A stale state file whose pid now belongs to another process (pid reuse after a SIGKILL)."""
+    servers = tmp_path / "cache" / "localagent" / "servers"
+    servers.mkdir(parents=True)
+    other = subprocess.Popen(["sleep", "30"])
+    try:
+        state = {"pid": other.pid, "host": "127.0.0.1", "port": closed_port(), "model": "m.gguf",
+                 "keep_alive": 300, "started": 0, "log": "x.log"}
+        (servers / "0123456789abcdef.json").write_text(json.dumps(state))
+        run = cli(tmp_path, "--stop-server")
+        assert run.returncode == 0 and "no kept llama.cpp server was running" in run.stderr
+        assert other.poll() is None  # still running
+        assert list(servers.glob("*.json")) == []  # the stale state is gone
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_stop_server_is_a_mode_of_its_own(tmp_path):
+    assert_one_line_error(cli(tmp_path, "--stop-server", "hello"), "give only one of")
