@@ -182,12 +182,15 @@ def open_transcript(opts: Options, config):
 def run_chat(opts: Options, config, toolbox) -> int:
     """One question (a prompt) or the REPL (none)."""
     from .agent import Conversation, create_engine, open_endpoint
-    from .render import TerminalEvents, print_result
     from .transcript import load_history
 
     history = load_history(opts.resume) if opts.resume else []
     transcript = open_transcript(opts, config)
-    events = TerminalEvents(verbose=opts.verbose) if not opts.json_out else None
+    events = None
+    if not opts.json_out:  # rich's live display: not imported for --json, before the first request
+        from .render import TerminalEvents
+
+        events = TerminalEvents(verbose=opts.verbose)
     with contextlib.ExitStack() as stack:
         with status_line(enabled=events is not None) as on_status:
             api_base = stack.enter_context(open_endpoint(config, on_status, on_notice=note))
@@ -207,6 +210,8 @@ def run_chat(opts: Options, config, toolbox) -> int:
         if opts.json_out:
             print(json.dumps(result.to_json(), ensure_ascii=False))
         else:
+            from .render import print_result
+
             print_result(result, opts.verbose)
         return EXIT_CODES[result.stopped]
 
@@ -251,9 +256,12 @@ def stop_servers() -> int:
 @contextlib.contextmanager
 def status_line(enabled: bool):
     """A spinner with a status text on a terminal (model loading can take seconds); silent otherwise."""
+    if not enabled:
+        yield lambda text: None
+        return
     from .render import stderr
 
-    if not (enabled and stderr.is_terminal):
+    if not stderr.is_terminal:
         yield lambda text: None
         return
     with stderr.status("starting…", spinner="dots") as status:
