@@ -257,3 +257,15 @@ def test_stop_server_never_signals_a_process_that_is_not_our_server(tmp_path):
 
 def test_stop_server_is_a_mode_of_its_own(tmp_path):
     assert_one_line_error(cli(tmp_path, "--stop-server", "hello"), "give only one of")
+
+
+def test_one_probe_of_the_endpoint_per_command(tmp_path):
+    """GET /models once per process, however many engines (batch workers) are created."""
+    from bench.startup import StubEndpoint
+
+    (tmp_path / "prompts.txt").write_text("hi\nhello\nhey\n", encoding="utf-8")
+    for args in (["--json", "hi"], ["--batch", str(tmp_path / "prompts.txt"), "--concurrency", "3"]):
+        with StubEndpoint() as stub:
+            run = cli(tmp_path, "-c", str(config_file(tmp_path, stub.api_base)), "--no-transcript", *args)
+        assert run.returncode == 0, run.stderr
+        assert [path for _, method, path in stub.hits if method == "GET"] == ["/v1/models"], args
