@@ -179,6 +179,7 @@ def cold_start(config: Config, timeout: float = 900) -> dict[str, Any]:
         cfg.server.autostart = True
         cfg.server.port = free_port()
         cfg.server.keep_alive = 0  # cold: no kept server found, none left behind
+        cfg.server.prompt_cache = False  # nor a system prompt restored from disk
         path = write_config(cfg, Path(tmp) / "cold.yaml", api_base=f"http://127.0.0.1:{free_port()}/v1")
         start, end, proc = run_cli(path, timeout)
     out: dict[str, Any] = {"wall_s": round(end - start, 3), "returncode": proc.returncode}

@@ -21,6 +21,9 @@ _CONTEXT_EXCEEDED = re.compile(r"context (size|length)|context window", re.I)
 # What this process's one GET /models found behind each api_base (open_endpoint asks), so that
 # create_engine, once per batch worker too, does not ask again.
 _server_kinds: dict[str, str] = {}
+# The embedded servers open in this process, by api_base: create_engine restores their prompt cache.
+_embedded: dict[str, Any] = {}
+_prompt_cache_lock = threading.Lock()
 
 
 def probe(api_base: str, api_key: str = "", timeout: float = 2.0) -> str | None:
@@ -65,7 +68,12 @@ def open_endpoint(config: Config, on_status: Callable[[str], None] = lambda s: N
     threading.Thread(target=__import__, args=("openai.resources.chat",), daemon=True).start()
     with running_server(config, on_status, on_notice) as server:
         _server_kinds[server.api_base] = "llama.cpp"  # it answered /models: ours, by construction
+        _embedded[server.api_base] = server
         yield server.api_base
+        if server.prompt_file:  # after the command's requests: slot 0 starts with the system prompt
+            from . import prompt_cache
+
+            prompt_cache.save(server.url, server.prompt_file)
 
 
 def create_engine(config: Config, api_base: str, toolbox: Toolbox, *, approve: Approver = approve_all,
@@ -88,9 +96,26 @@ def create_engine(config: Config, api_base: str, toolbox: Toolbox, *, approve: A
     if config.agent.constrained == "on" and kind not in KINDS:
         raise ConfigError(f"agent.constrained is on, but the server at {api_base} is neither "
                           f"llama.cpp nor vLLM; use auto or off")
-    return NativeEngine(llm, toolbox, config.agent, server=kind, function_calling=config.llm_config.is_function_call,
-                        constrained=config.agent.constrained != "off", approve=approve, dry_run=dry_run,
-                        events=events)
+    engine = NativeEngine(llm, toolbox, config.agent, server=kind, function_calling=config.llm_config.is_function_call,
+                          constrained=config.agent.constrained != "off", approve=approve, dry_run=dry_run,
+                          events=events)
+    _use_prompt_cache(_embedded.get(api_base), engine)
+    return engine
+
+
+def _use_prompt_cache(server: Any, engine: Any) -> None:
+    """A server this process started has an empty KV cache: fill it with the system prompt's saved
+    state (if a command saved it), before the first request; open_endpoint saves it otherwise."""
+    if server is None or not server.server.prompt_cache:
+        return
+    from . import prompt_cache
+
+    tools = engine.toolbox.schemas() if engine.function_calling else None
+    filename = prompt_cache.state_file(server.key, engine.system_prompt(), tools)
+    with _prompt_cache_lock:  # batch workers create engines at once: one restore
+        if server.fresh and server.prompt_file is None:
+            prompt_cache.restore(server.url, filename)
+        server.prompt_file = filename
 
 
 class Conversation:

@@ -72,6 +72,8 @@ class ServerConfig(_Strict):
     startup_timeout: float = Field(120.0, gt=0)
     # Seconds the autostarted server stays loaded after the last command (0: stop with the command).
     keep_alive: float = Field(300.0, ge=0)
+    # The system prompt's KV state saved on disk and restored by a freshly started server.
+    prompt_cache: bool = True
 
     @field_validator("keep_alive", mode="before")
     @classmethod

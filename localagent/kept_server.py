@@ -1,10 +1,11 @@
 """A llama.cpp server kept loaded between commands (`server.keep_alive`), as Ollama keeps a model.
 
-Each server has a key (a hash of its model file and settings) and two files in the cache dir:
-`servers/<key>.json`, its state (pid, port), and `servers/<key>.lock`, an flock that every command
-holds while it uses the server: exclusively while it finds or starts it (so two commands at once
-start one), shared afterwards. The server itself exits once it can take the lock exclusively (no
-command uses it) and nobody has touched the state file for `keep_alive` seconds.
+Each server has a key (a hash of its model file and settings) and, in the cache dir, its state
+`servers/<key>.json` (pid, port) and two flocks (ServerLock): `<key>.lock`, held exclusively by a
+command while it finds or starts the server, and `<key>.lease`, held shared while it uses it. The
+server itself exits once it can take both exclusively (nobody uses it) and nobody has touched the
+state file for `keep_alive` seconds. Flocks go with their process, so a killed command or server
+leaves no lock behind; a state file whose process is gone is replaced.
 """
 from __future__ import annotations
 
@@ -88,20 +89,25 @@ def touch(path: Path) -> None:
 
 
 class ServerLock:
-    """The flock of one key: exclusive to find or start the server, shared while using it."""
+    """The two flocks of one key. `<key>.lock`: held exclusively while a command finds or starts
+    the server (so two commands at once start one). `<key>.lease`: held shared while a command
+    uses it (so it cannot time out under a long chat, and a chat does not hold up other commands).
+    The server exits only when it can take both exclusively."""
 
     def __init__(self, key: str):
         servers_dir().mkdir(parents=True, exist_ok=True)
         self.state_path = servers_dir() / f"{key}.json"
         self.path = servers_dir() / f"{key}.lock"
-        self.file: IO | None = None
+        self.lease_path = servers_dir() / f"{key}.lease"
+        self.files: list[IO] = []
 
-    def exclusive(self, timeout: float) -> None:
-        self.file = self.file or self.path.open("a+")
+    def acquire(self, timeout: float) -> None:
+        """The start lock, exclusively: the server cannot be exiting while we hold it."""
+        self.files.append(self.path.open("a+"))
         deadline = time.monotonic() + timeout
         while True:
             try:
-                fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(self.files[0], fcntl.LOCK_EX | fcntl.LOCK_NB)
                 return
             except BlockingIOError:
                 if time.monotonic() > deadline:
@@ -109,18 +115,20 @@ class ServerLock:
                                       f"for over {timeout:g} s (lock: {self.path})") from None
                 time.sleep(0.1)
 
-    def shared(self) -> None:
-        # Converting EX to SH is not atomic, but the server only exits when the state file is
-        # older than keep_alive, and the command touched it while holding EX.
-        fcntl.flock(self.file, fcntl.LOCK_SH)
+    def use(self) -> None:
+        """Take the lease (shared), then let other commands find the server."""
+        lease = self.lease_path.open("a+")
+        fcntl.flock(lease, fcntl.LOCK_SH)  # free: the server takes it only while holding the start lock
+        self.files.append(lease)
+        self.touch()
+        self.files.pop(0).close()  # closing drops the flock
 
     def touch(self) -> None:
         touch(self.state_path)
 
     def release(self) -> None:
-        if self.file:
-            self.file.close()  # closing drops the flock
-            self.file = None
+        while self.files:
+            self.files.pop().close()
 
 
 def terminate(pid: int, timeout: float = 10.0) -> None:
@@ -173,29 +181,40 @@ def idle_seconds(state_path: Path) -> float:
 def watch_idle(state_path: Path, keep_alive: float, stop: threading.Event, poll: float = 1.0) -> threading.Thread:
     """Set `stop` once no command has used this server for `keep_alive` seconds.
 
-    Deciding holds the lock exclusively, and the lock stays held until this process exits (the
-    file is left open), so no command can pick this server in between or start a second one on
-    the same fixed port before this one has let it go.
+    Deciding holds both locks exclusively, and they stay held until this process exits (the files
+    are left open), so no command can pick this server in between, or start a second one on the
+    same fixed port before this one has let it go.
     """
-    lock_path = state_path.with_suffix(".lock")
+    lock_paths = [state_path.with_suffix(".lock"), state_path.with_suffix(".lease")]
+
+    def unused() -> list[IO] | None:
+        """Both locks, if nobody finds, starts or uses the server now."""
+        held: list[IO] = []
+        for path in lock_paths:
+            held.append(path.open("a+"))
+            try:
+                fcntl.flock(held[-1], fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                for file in held:
+                    file.close()
+                return None
+        return held
 
     def run() -> None:
         touch(state_path)  # the model just loaded: idle from now
         while not stop.wait(poll):
-            lock = lock_path.open("a+")
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:  # a command is using this server
-                lock.close()
+            held = unused()
+            if held is None:  # in use: idle counts from the end of that use
                 touch(state_path)
                 continue
             if idle_seconds(state_path) < keep_alive:
-                lock.close()
+                for file in held:
+                    file.close()
                 continue
             state = read_state(state_path)
             if state and state.pid == os.getpid():
                 state_path.unlink(missing_ok=True)
-            stop.set()  # `lock` stays open: released when the process exits
+            stop.set()  # `held` stays open: the locks go when the process exits
             return
 
     thread = threading.Thread(target=run, name="keep-alive", daemon=True)

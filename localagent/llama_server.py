@@ -13,7 +13,7 @@ import threading
 
 
 def serve(model: str, host: str, port: int, threads: int, ctx_size: int, alias: str | None,
-          keep_alive: float = 0, state: str | None = None) -> None:
+          keep_alive: float = 0, state: str | None = None, slot_save_path: str | None = None) -> None:
     import xllamacpp
 
     params = xllamacpp.CommonParams()
@@ -28,6 +28,9 @@ def serve(model: str, host: str, port: int, threads: int, ctx_size: int, alias: 
     params.cpuparams_batch.n_threads = threads
     if alias:
         params.model_alias = alias
+    if slot_save_path:  # /slots/0?action=save|restore: a prompt's KV state in files there
+        params.slot_save_path = os.path.join(slot_save_path, "")  # llama.cpp appends the file name as is
+        params.endpoint_slots = True
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -54,6 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--keep-alive", type=float, default=0,
                         help="with --state: exit after this many seconds without a command using the server")
     parser.add_argument("--state", default=None, help="the kept server's state file (written by the CLI)")
+    parser.add_argument("--slot-save-path", default=None, help="directory for /slots save and restore")
     args = parser.parse_args(argv)
     from .errors import AgentError
     from .weights import bundled_model_path, check_gguf
@@ -65,7 +69,8 @@ def main(argv: list[str] | None = None) -> None:
     except AgentError as e:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
-    serve(str(model), args.host, args.port, args.threads, args.ctx_size, args.alias, args.keep_alive, args.state)
+    serve(str(model), args.host, args.port, args.threads, args.ctx_size, args.alias, args.keep_alive, args.state,
+          args.slot_save_path)
 
 
 if __name__ == "__main__":

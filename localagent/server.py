@@ -18,6 +18,7 @@ from .config import Config
 from .errors import ServerError
 from .kept_server import (ServerLock, State, holding, is_server_process, read_state, server_key, terminate,
                           write_state)
+from .prompt_cache import prompt_cache_dir
 from .weights import BUNDLED, bundled_model_path, cache_dir, check_gguf
 
 STOP_HINT = "localagent --stop-server"
@@ -45,13 +46,23 @@ class EmbeddedServer:
         self.alias = config.llm_config.model
         self.process: subprocess.Popen | None = None
         self.pid: int | None = None
+        self.fresh = False  # started by this process: nothing in its KV cache yet
+        self.prompt_file: str | None = None  # its system prompt's state on disk (prompt_cache.py)
         self.log_path = cache_dir() / "logs" / "llama-server.log"
         self.port = self.server.port
         self.model = self.model_path()
 
     @property
+    def url(self) -> str:
+        return f"http://{self.server.host}:{self.port}"
+
+    @property
     def api_base(self) -> str:
-        return f"http://{self.server.host}:{self.port}/v1"
+        return f"{self.url}/v1"
+
+    @property
+    def key(self) -> str:
+        return server_key(self.model, self.settings())
 
     def model_path(self) -> Path:
         path = (Path(self.server.model_path).expanduser() if self.server.model_path
@@ -63,7 +74,8 @@ class EmbeddedServer:
         """The server's arguments but the model and a free port: what makes two servers alike."""
         return ["--host", self.server.host, "--threads", str(self.server.threads),
                 "--ctx-size", str(self.server.ctx_size), "--alias", self.alias] + \
-            (["--port", str(self.server.port)] if self.server.port else [])
+            (["--port", str(self.server.port)] if self.server.port else []) + \
+            (["--slot-save-path", str(prompt_cache_dir())] if self.server.prompt_cache else [])
 
     def start(self, on_status: Callable[[str], None] = lambda s: None, *, kept: Path | None = None) -> str:
         """Spawn the server and wait until it answers. `kept`: its state file, and then the server
@@ -75,6 +87,8 @@ class EmbeddedServer:
             cmd += ["--keep-alive", f"{self.server.keep_alive:g}", "--state", str(kept)]
             self.log_path = kept.with_suffix(".log")
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        if self.server.prompt_cache:
+            prompt_cache_dir().mkdir(parents=True, exist_ok=True)
         on_status(f"loading {self.model.name} into llama.cpp on {self.server.host}:{self.port}")
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -91,6 +105,7 @@ class EmbeddedServer:
             if kept:
                 kept.unlink(missing_ok=True)
             raise
+        self.fresh = True
         return self.api_base
 
     def alive(self) -> bool:
@@ -155,16 +170,15 @@ def kept_server(server: EmbeddedServer, on_status: Callable[[str], None],
                 on_notice: Callable[[str], None]) -> Iterator[EmbeddedServer]:
     """The kept server for this model and these settings, started if none runs; in use (the lock
     held shared) until the block ends, so it cannot time out under a long chat."""
-    lock = ServerLock(server_key(server.model, server.settings()))
+    lock = ServerLock(server.key)
     with holding(lock):
-        lock.exclusive(timeout=server.server.startup_timeout + 30)
+        lock.acquire(timeout=server.server.startup_timeout + 30)
         if not _attach(server, read_state(lock.state_path)):
             lock.state_path.unlink(missing_ok=True)
             server.start(on_status, kept=lock.state_path)
             on_notice(f"the llama.cpp server stays loaded for {duration(server.server.keep_alive)} after the last "
                       f"command (server.keep_alive); `{STOP_HINT}` stops it now")
-        lock.touch()
-        lock.shared()
+        lock.use()
         yield server
 
 

@@ -51,14 +51,15 @@ class Kept:
         self.cache = tmp_path / "cache"
         self.env = {**os.environ, "LOCALAGENT_CACHE": str(self.cache), "NO_PROXY": "127.0.0.1"}
 
-    def config(self, keep_alive: str | float = "5m", port: int = 0) -> Path:
-        path = self.tmp / f"config-{keep_alive}-{port}.yaml"
+    def config(self, keep_alive: str | float = "5m", port: int = 0, agent: dict | None = None, **server) -> Path:
+        path = self.tmp / f"config-{keep_alive}-{port}-{len(list(self.tmp.glob('config-*')))}.yaml"
         path.write_text(yaml.safe_dump({
             "llm_config": {"model": "qwen", "api_base": f"http://127.0.0.1:{free_port()}/v1", "max_tokens": 4},
+            "agent": agent or {},
             # the model assembled in the user's cache, so that this test's cache holds only servers
             "server": {"autostart": True, "model_path": str(bundled_model_path()), "port": port,
-                       "threads": 2, "keep_alive": keep_alive},
-            "tools": []}), encoding="utf-8")
+                       "threads": 2, "keep_alive": keep_alive, **server},
+            "tools": []}, allow_unicode=True), encoding="utf-8")
         return path
 
     def command(self, config: Path, *args: str) -> list[str]:
@@ -166,3 +167,22 @@ def test_a_server_killed_by_sigkill_is_replaced(kept):
     assert notices(run) == 1
     [new] = kept.states()
     assert new.pid != old.pid and is_server_process(new.pid)
+
+
+def test_a_chat_in_progress_keeps_the_server_and_does_not_hold_up_other_commands(kept):
+    config = kept.config("3s")
+    chat = subprocess.Popen(kept.command(config), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=kept.tmp, env=kept.env)
+    try:
+        deadline = time.monotonic() + 300
+        while not kept.states() and time.monotonic() < deadline:  # the chat starts the server
+            time.sleep(0.5)
+        [state] = kept.states()
+        other = kept.ask(config)  # at once, on the same server, while the chat holds it
+        assert notices(other) == 0 and kept.states() == [state]
+        time.sleep(3 + 3)
+        assert is_server_process(state.pid), "the server timed out under an open chat"
+    finally:
+        chat.communicate("/exit\n", timeout=60)
+    assert chat.returncode == 0
+    assert wait_gone(state.pid, 3 + 15)
