@@ -149,12 +149,12 @@ def check_autostart(report: Report, config: Config, needed: bool) -> bool:
 def check_kept(report: Report) -> None:
     """The llama.cpp servers that earlier commands left loaded (server.keep_alive)."""
     from .kept_server import idle_seconds, kept_servers
-    from .server import STOP_HINT, duration
+    from .server import duration, stop_hint
 
     for path, state in kept_servers():
         idle = min(idle_seconds(path), state.keep_alive)
         report.line("info", "kept server", f"{Path(state.model).name} on {state.api_base} (pid {state.pid}), "
-                    f"idle {duration(round(idle))} of {duration(state.keep_alive)}; `{STOP_HINT}` stops it")
+                    f"idle {duration(round(idle))} of {duration(state.keep_alive)}; `{stop_hint()}` stops it")
 
 
 def check_tools(report: Report, config: Config, extra_tools: list[str]) -> list[Tool]:

@@ -21,7 +21,10 @@ from .kept_server import (ServerLock, State, holding, is_server_process, read_st
 from .prompt_cache import prompt_cache_dir
 from .weights import BUNDLED, bundled_model_path, cache_dir, check_gguf
 
-STOP_HINT = "localagent --stop-server"
+def stop_hint() -> str:
+    """How this CLI, as the user started it, stops kept servers."""
+    prog = Path(sys.argv[0]).name
+    return f"{'python ' if prog.endswith('.py') else ''}{prog} --stop-server"
 
 
 def free_port(host: str) -> int:
@@ -177,7 +180,7 @@ def kept_server(server: EmbeddedServer, on_status: Callable[[str], None],
             lock.state_path.unlink(missing_ok=True)
             server.start(on_status, kept=lock.state_path)
             on_notice(f"the llama.cpp server stays loaded for {duration(server.server.keep_alive)} after the last "
-                      f"command (server.keep_alive); `{STOP_HINT}` stops it now")
+                      f"command (server.keep_alive); `{stop_hint()}` stops it now")
         lock.use()
         yield server
 
