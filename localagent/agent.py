@@ -69,11 +69,14 @@ def open_endpoint(config: Config, on_status: Callable[[str], None] = lambda s: N
     with running_server(config, on_status, on_notice) as server:
         _server_kinds[server.api_base] = "llama.cpp"  # it answered /models: ours, by construction
         _embedded[server.api_base] = server
-        yield server.api_base
-        if server.prompt_file:  # after the command's requests: slot 0 starts with the system prompt
-            from . import prompt_cache
+        try:
+            yield server.api_base
+            if server.prompt_file:  # after the command's requests: slot 0 starts with the system prompt
+                from . import prompt_cache
 
-            prompt_cache.save(server.url, server.prompt_file)
+                prompt_cache.save(server.url, server.prompt_file)
+        finally:
+            del _embedded[server.api_base]
 
 
 def create_engine(config: Config, api_base: str, toolbox: Toolbox, *, approve: Approver = approve_all,
