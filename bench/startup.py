@@ -179,7 +179,7 @@ def warm_cli(config: Config, api_base: str, modes: list[str], repeat: int = 3, t
 EMBEDDED_RUNS = [
     ("cold, features off", 0, False, 0),      # the model loaded and the whole prompt prefilled
     ("cold, prompt cache on disk", 0, True, 1),  # a fresh server restores the saved system prompt
-    ("second command, kept server", "5m", True, 1),  # the server the run before left loaded
+    ("second command, kept server", 300, True, 1),  # the server the run before left loaded
 ]
 
 
