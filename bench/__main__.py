@@ -128,7 +128,7 @@ def accuracy(config, api_base: str, cases: dict, modes: list[str], quiet: bool) 
 
 def speed(config, api_base: str, modes: list[str], args) -> tuple[dict, dict]:
     from .speed import run_speed
-    from .startup import cli_startup, cold_start, warm_cli
+    from .startup import cli_startup, embedded_runs, warm_cli
 
     def on_run(run: dict) -> None:
         if not args.quiet:
@@ -142,8 +142,9 @@ def speed(config, api_base: str, modes: list[str], args) -> tuple[dict, dict]:
         err.print("[dim]fresh CLI processes answering the ECS prompt, server up[/]")
         startup["warm"] = warm_cli(config, api_base, modes, args.repeat)
     if not args.no_cold:
-        err.print("[dim]cold start: the CLI with the embedded server autostarted[/]")
-        startup["cold"] = cold_start(config)
+        err.print("[dim]the CLI with the embedded server: cold, with the prompt cache, kept[/]")
+        startup["embedded"] = embedded_runs(config)
+        startup["cold"] = next(iter(startup["embedded"].values()))
     return result, startup
 
 

@@ -1,6 +1,7 @@
 """Rich tables of a results dict."""
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from rich.console import Console
@@ -105,6 +106,14 @@ def startup_tables(startup: dict[str, Any]) -> list[Table]:
             w.add_row(mode, s["correct"], _num(s["exit_s"]), f"{s['vs_native']:.2f}x" if s.get("vs_native") else "-",
                       str(s["failures"]))
         tables.append(w)
+    if startup.get("embedded"):
+        e = Table(title="the ECS prompt with the embedded server: a fresh CLI process to its answer", title_justify="left")
+        for col in ("run", "s", "vs features off", "stopped", "calls"):
+            e.add_column(col, justify="left" if col in ("run", "calls") else "right")
+        for name, r in startup["embedded"].items():
+            calls = ", ".join(f"{c['name']} {json.dumps(c['arguments'], ensure_ascii=False)}" for c in r.get("tool_calls", []))
+            e.add_row(name, _num(r["wall_s"]), f"{r['vs_off']:.2f}x", str(r.get("stopped")), calls or "-")
+        tables.append(e)
     return tables
 
 

@@ -1,5 +1,6 @@
 """Start-up: CLI process start to its first request, a fresh CLI process answering the ECS
-prompt with the server already up, and a cold start with the embedded server.
+prompt with the server already up, and the embedded server: cold, with the prompt cache on disk,
+and kept from the command before.
 
 The CLI (agent_demo.py) runs as a subprocess against a stub endpoint that timestamps every
 request and answers at once, so what is measured is the CLI's own start-up (imports, config,
@@ -116,11 +117,12 @@ def write_config(config: Config, path: Path, **llm: Any) -> Path:
     return path
 
 
-def run_cli(config_path: Path, timeout: float) -> tuple[float, float, subprocess.CompletedProcess]:
+def run_cli(config_path: Path, timeout: float, env: dict | None = None) -> tuple[float, float, subprocess.CompletedProcess]:
     """Run agent_demo.py on the ECS prompt; (wall-clock start, end, process)."""
     cmd = [sys.executable, str(ROOT / "agent_demo.py"), "-c", str(config_path), "--json", "--yes", ECS_PROMPT]
     start = time.time()
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT, stdin=subprocess.DEVNULL)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT, stdin=subprocess.DEVNULL,
+                          env=env)
     return start, time.time(), proc
 
 
@@ -171,19 +173,48 @@ def warm_cli(config: Config, api_base: str, modes: list[str], repeat: int = 3, t
     return {"modes": summary, "runs": runs}
 
 
-def cold_start(config: Config, timeout: float = 900) -> dict[str, Any]:
-    """Process start to answer with the embedded llama.cpp server autostarted (model load included)."""
+# (name, keep_alive, prompt_cache, runs before the measured one): each a fresh CLI process on the
+# ECS prompt with nothing at api_base, so the embedded server serves it.
+EMBEDDED_RUNS = [
+    ("cold, features off", 0, False, 0),      # the model loaded and the whole prompt prefilled
+    ("cold, prompt cache on disk", 0, True, 1),  # a fresh server restores the saved system prompt
+    ("second command, kept server", 300, True, 1),  # the server the run before left loaded
+]
+
+
+def embedded_runs(config: Config, timeout: float = 900) -> dict[str, Any]:
+    """Process start to answer per EMBEDDED_RUNS entry, in a cache dir of its own (the model file
+    from the usual one); `vs_off` is the ratio to the first. Kept servers are stopped after."""
+    import os
+
+    from localagent.weights import BUNDLED, bundled_model_path
+
+    model = config.server.model_path or str(bundled_model_path(BUNDLED[config.server.bundled]))
+    results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = configure(config, "native")
-        cfg.server.autostart = True
-        cfg.server.port = free_port()
-        path = write_config(cfg, Path(tmp) / "cold.yaml", api_base=f"http://127.0.0.1:{free_port()}/v1")
-        start, end, proc = run_cli(path, timeout)
-    out: dict[str, Any] = {"wall_s": round(end - start, 3), "returncode": proc.returncode}
+        env = {**os.environ, "LOCALAGENT_CACHE": tmp}
+        try:
+            for name, keep_alive, prompt_cache, before in EMBEDDED_RUNS:
+                cfg = configure(config, "native")
+                cfg.server.autostart, cfg.server.model_path, cfg.server.port = True, model, 0
+                cfg.server.keep_alive, cfg.server.prompt_cache = keep_alive, prompt_cache
+                path = write_config(cfg, Path(tmp) / "embedded.yaml", api_base=f"http://127.0.0.1:{free_port()}/v1")
+                for _ in range(before + 1):
+                    start, end, proc = run_cli(path, timeout, env)
+                results[name] = _answer(proc) | {"wall_s": round(end - start, 3), "returncode": proc.returncode}
+        finally:
+            subprocess.run([sys.executable, str(ROOT / "agent_demo.py"), "--stop-server"], env=env,
+                           capture_output=True, timeout=60)
+    off = results[EMBEDDED_RUNS[0][0]]["wall_s"]
+    for r in results.values():
+        r["vs_off"] = round(r["wall_s"] / off, 3)
+    return results
+
+
+def _answer(proc: subprocess.CompletedProcess) -> dict[str, Any]:
     try:
         result = json.loads(proc.stdout)
-        out.update(stopped=result.get("stopped"), agent_s=result.get("timings", {}).get("total_s"),
-                   tool_calls=[{"name": c["name"], "arguments": c["arguments"]} for c in result.get("tool_calls", [])])
     except ValueError:
-        out["stderr"] = proc.stderr[-500:]
-    return out
+        return {"stderr": proc.stderr[-500:]}
+    return {"stopped": result.get("stopped"),
+            "tool_calls": [{"name": c["name"], "arguments": c["arguments"]} for c in result.get("tool_calls", [])]}

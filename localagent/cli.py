@@ -44,6 +44,12 @@ def warn(message: str) -> None:
     stderr.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
 
 
+def note(message: str) -> None:
+    from .render import stderr
+
+    stderr.print(f"[dim]note:[/] {message}", highlight=False, soft_wrap=True)
+
+
 @dataclass
 class Options:
     prompt: Optional[str]
@@ -63,6 +69,7 @@ class Options:
     concurrency: int
     doctor: bool
     mcp: list[Path] = field(default_factory=list)
+    stop_server: bool = False
 
 
 FILES, BATCH = "Transcript", "Batch mode"
@@ -92,15 +99,16 @@ def main(
     concurrency: int = typer.Option(4, "--concurrency", min=1, max=256, rich_help_panel=BATCH,
                                     help="Batch questions answered at once."),
     doctor: bool = typer.Option(False, "--doctor", help="Check the config, the endpoint, autostart, the tools and MCP servers; start no model. Exit 0 when a model can answer."),
+    stop_server: bool = typer.Option(False, "--stop-server", help="Stop the llama.cpp servers kept loaded by earlier commands (server.keep_alive) now."),
 ) -> None:
     """Let a local LLM answer with your tools, through an OpenAI-style endpoint.
 
-    With nothing running at llm_config.api_base and server.autostart: true (the default config), the bundled Qwen2.5-Coder model is served by llama.cpp for the duration of the command.
+    With nothing running at llm_config.api_base and server.autostart: true (the default config), the bundled Qwen2.5-Coder model is served by llama.cpp, and stays loaded for server.keep_alive (5 min) after the command for the next one.
 
     Exit codes: 0 answered, 1 error, 2 bad config/options/input, 3 stopped at agent.max_turns, 130 interrupted (Ctrl-C or SIGTERM).
     """
     opts = Options(prompt, config or default_config(), tools, engine, json_out, yes, dry_run, verbose, debug,
-                   transcript, no_transcript, resume, batch, out, concurrency, doctor, mcp)
+                   transcript, no_transcript, resume, batch, out, concurrency, doctor, mcp, stop_server)
     try:
         code = run(opts)
     except AgentError as e:
@@ -126,6 +134,8 @@ def run(opts: Options) -> int:
         from .doctor import doctor
 
         return doctor(opts.config, list(opts.tools), mcp_files=list(opts.mcp))
+    if opts.stop_server:
+        return stop_servers()
     with contextlib.ExitStack() as stack:  # holds the MCP servers until the command ends
         config, toolbox = prepare(opts, stack)
         if opts.batch:
@@ -135,7 +145,7 @@ def run(opts: Options) -> int:
 
 def check_options(opts: Options) -> None:
     modes = [name for name, on in (("a prompt", opts.prompt is not None), ("--batch", opts.batch),
-                                   ("--doctor", opts.doctor)) if on]
+                                   ("--doctor", opts.doctor), ("--stop-server", opts.stop_server)) if on]
     if len(modes) > 1:
         fail(f"give only one of {' and '.join(modes)}")
     if opts.prompt is not None and not opts.prompt.strip():
@@ -202,15 +212,18 @@ def open_transcript(opts: Options, config):
 def run_chat(opts: Options, config, toolbox) -> int:
     """One question (a prompt) or the REPL (none)."""
     from .agent import Conversation, create_engine, open_endpoint
-    from .render import TerminalEvents, print_result
     from .transcript import load_history
 
     history = load_history(opts.resume) if opts.resume else []
     transcript = open_transcript(opts, config)
-    events = TerminalEvents(verbose=opts.verbose) if not opts.json_out else None
+    events = None
+    if not opts.json_out:  # rich's live display: not imported for --json, before the first request
+        from .render import TerminalEvents
+
+        events = TerminalEvents(verbose=opts.verbose)
     with contextlib.ExitStack() as stack:
         with status_line(enabled=events is not None) as on_status:
-            api_base = stack.enter_context(open_endpoint(config, on_status))
+            api_base = stack.enter_context(open_endpoint(config, on_status, on_notice=note))
             agent = create_engine(config, api_base, toolbox, approve=approver(opts.yes, events),
                                   dry_run=opts.dry_run, events=events)
         conversation = Conversation(agent, history, max_exchanges=config.agent.memory)
@@ -227,6 +240,8 @@ def run_chat(opts: Options, config, toolbox) -> int:
         if opts.json_out:
             print(json.dumps(result.to_json(), ensure_ascii=False))
         else:
+            from .render import print_result
+
             print_result(result, opts.verbose)
         return EXIT_CODES[result.stopped]
 
@@ -244,7 +259,7 @@ def run_batch(opts: Options, config, toolbox) -> int:
     refuse = approver(opts.yes, None)  # no prompting in batch mode
     with contextlib.ExitStack() as stack:
         with status_line(enabled=True) as on_status:
-            api_base = stack.enter_context(open_endpoint(config, on_status))
+            api_base = stack.enter_context(open_endpoint(config, on_status, on_notice=note))
         summary = answer_all(items, out, lambda: create_engine(config, api_base, toolbox, approve=refuse,
                                                                dry_run=opts.dry_run),
                              opts.concurrency, console=stderr)
@@ -257,12 +272,26 @@ def run_batch(opts: Options, config, toolbox) -> int:
     return 1 if summary.errors else 0
 
 
+def stop_servers() -> int:
+    from .kept_server import stop_kept_servers
+
+    stopped = stop_kept_servers()
+    for state in stopped:
+        note(f"stopped the llama.cpp server on {state.host}:{state.port} (pid {state.pid}, {Path(state.model).name})")
+    if not stopped:
+        note("no kept llama.cpp server was running")
+    return 0
+
+
 @contextlib.contextmanager
 def status_line(enabled: bool):
     """A spinner with a status text on a terminal (model loading can take seconds); silent otherwise."""
+    if not enabled:
+        yield lambda text: None
+        return
     from .render import stderr
 
-    if not (enabled and stderr.is_terminal):
+    if not stderr.is_terminal:
         yield lambda text: None
         return
     with stderr.status("starting…", spinner="dots") as status:

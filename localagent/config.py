@@ -63,6 +63,19 @@ class AgentConfig(_Strict):
     tool_timeout: float = Field(60.0, gt=0)
 
 
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(s|m|h)?")
+
+
+def parse_duration(value):
+    """`30s`, `5m`, `1h`, `0` or a number of seconds -> seconds; anything else is left for pydantic."""
+    if isinstance(value, str):
+        m = _DURATION.fullmatch(value.strip().lower())
+        if not m:
+            raise ValueError("expected a duration such as 0, 30s, 5m or 1h")
+        return float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, None: 1}[m.group(2)]
+    return value
+
+
 class ServerConfig(_Strict):
     autostart: bool = False
     model_path: str | None = None  # None: the bundled model below
@@ -72,6 +85,15 @@ class ServerConfig(_Strict):
     threads: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=1)
     ctx_size: int = Field(4096, ge=512)
     startup_timeout: float = Field(120.0, gt=0)
+    # Seconds the autostarted server stays loaded after the last command (0: stop with the command).
+    keep_alive: float = Field(300.0, ge=0)
+    # The system prompt's KV state saved on disk and restored by a freshly started server.
+    prompt_cache: bool = True
+
+    @field_validator("keep_alive", mode="before")
+    @classmethod
+    def _duration(cls, value):
+        return parse_duration(value)
 
 
 class McpServerConfig(_Strict):

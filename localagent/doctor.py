@@ -51,6 +51,7 @@ def doctor(config_path: Path, extra_tools: list[str], console: Console | None = 
     report.line("ok", "config", str(Path(config_path).resolve()))
     answers = check_endpoint(report, config)
     can_start = check_autostart(report, config, needed=not answers)
+    check_kept(report)
     tools = check_tools(report, config, extra_tools)
     check_mcp(report, config, mcp_files, {t.name for t in tools})
     report.line("info", "data", f"history and transcripts in {data_dir()}"
@@ -147,6 +148,17 @@ def check_autostart(report: Report, config: Config, needed: bool) -> bool:
     else:
         report.line("info", "autostart", f"not needed (the endpoint answers); possible with {what}")
     return True
+
+
+def check_kept(report: Report) -> None:
+    """The llama.cpp servers that earlier commands left loaded (server.keep_alive)."""
+    from .kept_server import idle_seconds, kept_servers
+    from .server import duration, stop_hint
+
+    for path, state in kept_servers():
+        idle = min(idle_seconds(path), state.keep_alive)
+        report.line("info", "kept server", f"{Path(state.model).name} on {state.api_base} (pid {state.pid}), "
+                    f"idle {duration(round(idle))} of {duration(state.keep_alive)}; `{stop_hint()}` stops it")
 
 
 def check_tools(report: Report, config: Config, extra_tools: list[str]) -> list[Tool]:

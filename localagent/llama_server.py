@@ -12,7 +12,8 @@ import sys
 import threading
 
 
-def serve(model: str, host: str, port: int, threads: int, ctx_size: int, alias: str | None) -> None:
+def serve(model: str, host: str, port: int, threads: int, ctx_size: int, alias: str | None,
+          keep_alive: float = 0, state: str | None = None, slot_save_path: str | None = None) -> None:
     import xllamacpp
 
     params = xllamacpp.CommonParams()
@@ -27,11 +28,20 @@ def serve(model: str, host: str, port: int, threads: int, ctx_size: int, alias: 
     params.cpuparams_batch.n_threads = threads
     if alias:
         params.model_alias = alias
+    if slot_save_path:  # /slots/0?action=save|restore: a prompt's KV state in files there
+        params.slot_save_path = os.path.join(slot_save_path, "")  # llama.cpp appends the file name as is
+        params.endpoint_slots = True
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     server = xllamacpp.Server(params)  # loads the model, then serves on its own threads
     print(f"llama.cpp server ready on http://{host}:{port}/v1", flush=True)
+    if state and keep_alive > 0:  # kept by the CLI: exit by itself once unused for keep_alive
+        from pathlib import Path
+
+        from .kept_server import watch_idle
+
+        watch_idle(Path(state), keep_alive, stop)
     stop.wait()
     del server
 
@@ -44,6 +54,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--ctx-size", type=int, default=4096)
     parser.add_argument("--alias", default=None, help="model id reported by /v1/models")
+    parser.add_argument("--keep-alive", type=float, default=0,
+                        help="with --state: exit after this many seconds without a command using the server")
+    parser.add_argument("--state", default=None, help="the kept server's state file (written by the CLI)")
+    parser.add_argument("--slot-save-path", default=None, help="directory for /slots save and restore")
     args = parser.parse_args(argv)
     from .errors import AgentError
     from .weights import bundled_model_path, check_gguf
@@ -55,7 +69,8 @@ def main(argv: list[str] | None = None) -> None:
     except AgentError as e:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
-    serve(str(model), args.host, args.port, args.threads, args.ctx_size, args.alias)
+    serve(str(model), args.host, args.port, args.threads, args.ctx_size, args.alias, args.keep_alive, args.state,
+          args.slot_save_path)
 
 
 if __name__ == "__main__":

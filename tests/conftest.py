@@ -35,5 +35,6 @@ def bundled_llm():
 
     config = load_config(TESTS.parent / "config" / "default.yaml")
     config.server.port = 0
+    config.server.keep_alive = 0  # stopped with the session, not kept
     with running_server(config) as server:
         yield server.api_base

@@ -252,3 +252,42 @@ def test_no_tools_at_all_is_said_once(tmp_path):
         run = cli(tmp_path, "-c", str(config_file(tmp_path, server.api_base, tools=[])), "你好")
     assert run.returncode == 0 and run.stdout.strip() == "你好！"
     assert run.stderr.count("no tools") == 1 and "Traceback" not in run.stderr
+# --- --stop-server (the kept server itself: test_keep_alive.py) --------------------------------
+
+def test_stop_server_with_nothing_kept(tmp_path):
+    run = cli(tmp_path, "--stop-server")
+    assert run.returncode == 0 and "no kept llama.cpp server was running" in run.stderr
+
+
+def test_stop_server_never_signals_a_process_that_is_not_our_server(tmp_path):
+    """A stale state file whose pid now belongs to another process (pid reuse after a SIGKILL)."""
+    servers = tmp_path / "cache" / "localagent" / "servers"
+    servers.mkdir(parents=True)
+    other = subprocess.Popen(["sleep", "30"])
+    try:
+        state = {"pid": other.pid, "host": "127.0.0.1", "port": closed_port(), "model": "m.gguf",
+                 "keep_alive": 300, "started": 0, "log": "x.log"}
+        (servers / "0123456789abcdef.json").write_text(json.dumps(state))
+        run = cli(tmp_path, "--stop-server")
+        assert run.returncode == 0 and "no kept llama.cpp server was running" in run.stderr
+        assert other.poll() is None  # still running
+        assert list(servers.glob("*.json")) == []  # the stale state is gone
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_stop_server_is_a_mode_of_its_own(tmp_path):
+    assert_one_line_error(cli(tmp_path, "--stop-server", "hello"), "give only one of")
+
+
+def test_one_probe_of_the_endpoint_per_command(tmp_path):
+    """GET /models once per process, however many engines (batch workers) are created."""
+    from bench.startup import StubEndpoint
+
+    (tmp_path / "prompts.txt").write_text("hi\nhello\nhey\n", encoding="utf-8")
+    for args in (["--json", "hi"], ["--batch", str(tmp_path / "prompts.txt"), "--concurrency", "3"]):
+        with StubEndpoint() as stub:
+            run = cli(tmp_path, "-c", str(config_file(tmp_path, stub.api_base)), "--no-transcript", *args)
+        assert run.returncode == 0, run.stderr
+        assert [path for _, method, path in stub.hits if method == "GET"] == ["/v1/models"], args

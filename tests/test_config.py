@@ -199,6 +199,23 @@ def test_autostart_needs_no_api_base(tmp_path):
 
 # --- ${ENV} expansion and the OpenAI variables -----------------------------------------------
 
+@pytest.mark.parametrize("value, seconds", [("5m", 300), ("30s", 30), ("1h", 3600), ("2.5m", 150),
+                                            ("0", 0), ('"0"', 0), ("45", 45), ("1.5", 1.5)])
+def test_keep_alive_durations(tmp_path, value, seconds):
+    config = load_config(write(tmp_path, MINIMAL + f"server:\n  keep_alive: {value}\n"))
+    assert config.server.keep_alive == seconds
+
+
+def test_keep_alive_defaults_to_five_minutes(tmp_path):
+    assert load_config(write(tmp_path, MINIMAL)).server.keep_alive == 300
+
+
+@pytest.mark.parametrize("value", ["5 minutes", "-1", "1d", "soon"])
+def test_bad_keep_alive_is_one_line(tmp_path, value):
+    message = error_of(write(tmp_path, MINIMAL + f"server:\n  keep_alive: \"{value}\"\n"))
+    assert "server.keep_alive" in message
+
+
 def test_env_expansion(tmp_path, monkeypatch):
     monkeypatch.setenv("LA_TEST_MODEL", "qwen2.5-7b")
     monkeypatch.setenv("LA_TEST_BASE", "http://10.0.0.5:8000")

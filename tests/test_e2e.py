@@ -30,7 +30,7 @@ def write_config(tmp_path: Path, **server) -> tuple[Path, int]:
     config = yaml.safe_load((ROOT / "config" / "default.yaml").read_text())
     config["llm_config"]["api_base"] = f"http://127.0.0.1:{free_port()}/v1"
     port = free_port()
-    config["server"].update({"port": port, **server})
+    config["server"].update({"port": port, "keep_alive": 0, **server})  # test_keep_alive.py keeps servers
     config["tools"] = [str(ROOT / "tools")]
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config, allow_unicode=True))

@@ -1,0 +1,61 @@
+"""The system prompt's KV state on disk (server.prompt_cache): real server, bundled model (slow),
+except the pruning of the cache directory."""
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from localagent import prompt_cache
+from test_keep_alive import Kept
+
+
+def prompt_tokens_evaluated(log: Path) -> list[int]:
+    """Per request, the prompt tokens llama.cpp evaluated (the rest came from its KV cache)."""
+    return [int(n) for n in re.findall(r"prompt eval time =.*?/\s*(\d+) tokens", log.read_text(errors="replace"))]
+
+
+@pytest.fixture
+def kept(tmp_path):
+    kept = Kept(tmp_path)
+    yield kept
+    kept.stop_all()
+
+
+@pytest.mark.slow
+def test_a_fresh_server_prefills_only_what_follows_the_saved_system_prompt(kept):
+    config = kept.config(0)  # keep_alive 0: every command starts a fresh server
+    saved = kept.cache / "prompt-cache"
+    log = kept.cache / "logs" / "llama-server.log"
+    kept.ask(config)
+    [state] = saved.glob("*.bin")
+    cold = prompt_tokens_evaluated(log)
+    kept.ask(config)
+    warm = prompt_tokens_evaluated(log)
+    assert warm[0] < cold[0] / 4, (cold, warm)  # the restored state covered the system prompt
+    assert list(saved.glob("*.bin")) == [state]  # saved once
+
+    other = kept.ask(kept.config(0, agent={"instruction": "You are a terse assistant. Answer in one word."}))
+    assert len(list(saved.glob("*.bin"))) == 2  # another system prompt: another state
+    # nothing restored from the other prompt's file: every prompt token evaluated
+    assert prompt_tokens_evaluated(log) == [json.loads(other.stdout)["usage"]["prompt_tokens"]]
+
+    kept.ask(kept.config(0, prompt_cache=False))
+    assert len(list(saved.glob("*.bin"))) == 2
+
+
+def test_the_cache_directory_is_bounded_oldest_out(tmp_path, monkeypatch):
+    monkeypatch.setenv("LOCALAGENT_CACHE", str(tmp_path))
+    directory = prompt_cache.prompt_cache_dir()
+    directory.mkdir(parents=True)
+    for age, name in enumerate(["new.bin", "mid.bin", "old.bin"]):
+        path = directory / name
+        path.write_bytes(b"x" * 1000)
+        os.utime(path, (1_000_000 - age * 100, 1_000_000 - age * 100))
+    prompt_cache.prune(max_bytes=2500)
+    assert sorted(p.name for p in directory.iterdir()) == ["mid.bin", "new.bin"]
+    prompt_cache.prune(max_bytes=2500)
+    assert len(list(directory.iterdir())) == 2
