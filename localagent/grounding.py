@@ -18,7 +18,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cached_property
-from typing import Any
+from typing import Any, Callable
 
 from .numerals import chinese_to_digits, english_numbers
 
@@ -56,6 +56,10 @@ class Evidence:
         return normalise(self.text)
 
     @cached_property
+    def plain(self) -> str:  # as written, without the digit copy: for counting occurrences
+        return normalise("\n".join(self.texts))
+
+    @cached_property
     def words(self) -> set[str]:
         return {_stem(w) for w in _WORD.findall(self.text)}
 
@@ -77,11 +81,17 @@ class Evidence:
         return times_in(self.text)
 
 
+# Asks the model which option of an enum the user asked for: True when it names the value (see
+# NativeEngine.confirm_choice). Enum options are often named in another language ("客厅" for
+# "living room"), which no spelling rule finds.
+ConfirmChoice = Callable[[str, Any, dict], bool]
+
+
 def ungiven(arguments: dict[str, Any], schema: dict[str, Any], evidence: Evidence,
-            always: set[str] = frozenset()) -> list[str]:
-    """The arguments whose values are not found in the evidence (in schema order)."""
+            always: set[str] = frozenset(), confirm: ConfirmChoice | None = None) -> list[str]:
+    """The arguments whose values are not found in the evidence (in argument order)."""
     props = schema.get("properties", {})
-    out = []
+    out, used = [], {}
     for name, value in arguments.items():
         spec = props.get(name, {})
         if spec.get("x-grounded") is False:
@@ -89,7 +99,14 @@ def ungiven(arguments: dict[str, Any], schema: dict[str, Any], evidence: Evidenc
         strict = name in always or spec.get("x-grounded") is True
         if "default" in spec and value == spec["default"]:
             continue  # what the tool does anyway
-        if not found(value, spec, evidence, strict):
+        given = found(value, spec, evidence, strict)
+        if not given and "enum" in spec and confirm is not None and not isinstance(value, bool):
+            given = confirm(name, value, spec)
+        if given and isinstance(value, str) and "enum" not in spec and (key := normalise(value)):
+            # one phrase the user said once fills one parameter: a taxi "to T3" has no pick-up at T3
+            given = key not in used or evidence.plain.count(key) > used[key]
+            used[key] = used.get(key, 0) + 1
+        if not given:
             out.append(name)
     return out
 

@@ -39,10 +39,13 @@ def in_language(question: str, language: Language) -> str:
     return f"{question}\n{note}"
 
 
-def value_name(name: str, schema: dict[str, Any]) -> str:
-    """A parameter in plain words: the start of its description, else its name without underscores."""
+def value_name(name: str, schema: dict[str, Any], language: Language | None = None) -> str:
+    """A parameter in plain words: the start of its description (when it is in the user's
+    language), else its name without underscores."""
     description = str(schema.get("description") or "").strip()
     gloss = _GLOSS_END.split(description, maxsplit=1)[0].strip().rstrip(".:：")
+    if language and bool(_HAN.search(gloss)) != (language == "zh"):
+        gloss = ""
     if len(gloss) >= 2 and len(gloss) <= 40:
         return gloss[0].lower() + gloss[1:] if gloss[1:2].islower() else gloss
     return re.sub(r"(?<=[a-z])(?=[A-Z])|_+", " ", name).strip().lower()

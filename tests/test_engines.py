@@ -24,6 +24,7 @@ import pytest
 from localagent.agent import Conversation, create_engine
 from localagent.config import AgentConfig, Config, LLMConfig
 from localagent.engines.base import Events, RunResult
+from localagent.replies import in_language
 from localagent.engines.execution import DRY_RUN_RESULT, history_evidence, observation_text
 from localagent.tools import Toolbox
 from scripted_server import ScriptedServer
@@ -268,7 +269,7 @@ def test_an_id_the_model_invented_earlier_stays_refused(v, toolbox, deploy_log):
         result = make_engine(v, server.api_base, toolbox).run("对，就是生产环境那台", history=history)
     [record] = result.tool_calls
     assert (record.status, record.missing) == ("refused", ["instance_id"]) and not deploy_log.exists()
-    assert result.answer == "要继续，我还需要您告诉我：the instance。请提供后我再为您处理。"
+    assert result.answer == "要继续，我还需要您告诉我：instance id。请提供后我再为您处理。"
 
 
 def test_history_evidence_is_what_users_said_and_tools_returned():
@@ -293,7 +294,7 @@ def test_memory_forgets_the_oldest_exchanges_first(toolbox):
             chat.ask(f"q{i}")
         last = server.chat_requests()[-1]["messages"]
     assert [m["content"] for m in last[1:]] == ["q1", "Thought: done\nFinal Answer: a1", "q2",
-                                                "Thought: done\nFinal Answer: a2", "q3"]
+                                                "Thought: done\nFinal Answer: a2", in_language("q3", "en")]
     assert [m["content"] for m in chat.history[::2]] == ["q2", "q3"]
 
 
@@ -423,19 +424,6 @@ def test_multiline_json_arguments(v, toolbox):
     [record] = result.tool_calls
     assert record.error is None and record.arguments == {"instance_id": INSTANCE, "period": "22"}
     assert RENEWED in observations(v, free[1])
-
-
-def test_roleplay_multiline_arguments_known_limitation(modelscope_loaded, toolbox):
-    """KNOWN LIMITATION (roleplay, ReAct only): modelscope-agent 0.7.2 reads `Action Input: (.+)`,
-    one line, so a JSON object spread over lines arrives as "{" and the call is not run. It does not
-    crash: the model reads an error observation and can answer or retry on one line."""
-    v = ROLEPLAY
-    result, free = run(v, [v.call("RenewInstance", MULTILINE), v.answer("请再试一次")], toolbox)
-    assert (result.stopped, result.answer, result.turns, result.error) == ("answer", "请再试一次", 2, None)
-    [record] = result.tool_calls
-    assert record.result is None and record.arguments == {"_raw": "{"}
-    assert record.error.startswith("invalid arguments for RenewInstance: Action Input is not a JSON object")
-    assert observation_text(record) in observations(v, free[1])
 
 
 # --- errors the model can repair -----------------------------------------------------------------
@@ -572,7 +560,7 @@ def test_grounding_refuses_an_id_the_user_never_gave(v, toolbox, deploy_log):
     """The agent asks for the value itself, in the user's language, naming it in plain words: the
     model never reads the refusal, so the user never reads internal text."""
     made_up = "i-bp1made0up0id"
-    for question, asked in [("请把 v2 部署到我的实例上", "要继续，我还需要您告诉我：the instance。请提供后我再为您处理。"),
+    for question, asked in [("请把 v2 部署到我的实例上", "要继续，我还需要您告诉我：instance id。请提供后我再为您处理。"),
                             ("Please deploy v2 to my instance", "To do that I need the instance from you. Could you tell me?")]:
         result, free = run(v, [v.call("Deploy", {"instance_id": made_up, "version": "v2"}),
                                v.answer("unused")], toolbox, question=question)

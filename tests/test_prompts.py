@@ -27,3 +27,19 @@ def test_prompt_has_the_rules_and_an_example_with_required_values_only():
 
 def test_no_tools_no_format():
     assert react_system_prompt("Be brief.", Toolbox([])) == "Be brief."
+
+
+def test_the_date_is_in_the_prompt_only_where_a_tool_takes_a_date():
+    from datetime import date
+
+    from localagent.prompts import dated
+    from localagent.tools import Tool, Toolbox
+
+    def box(**props):
+        return Toolbox([Tool("t", "", {"type": "object", "properties": props})])
+
+    today = date(2026, 11, 30)
+    assert dated("Be brief.", today, box(check_in={"type": "string", "description": "入住日期"})) == \
+        "Be brief.\nToday is 2026-11-30 (Monday)."
+    assert dated("Be brief.", today, box(day={"type": "string", "format": "date"})).endswith("(Monday).")
+    assert dated("Be brief.", today, box(timezone={"type": "string"}, time={"type": "string"})) == "Be brief."

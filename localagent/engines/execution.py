@@ -17,7 +17,7 @@ from ..tools import Tool, ToolArgumentError, Toolbox
 from .base import CallStatus, ToolCallRecord
 
 # What the model reads for a call that a dry run did not make: no result it could report.
-DRY_RUN_RESULT = '{"dry_run": true, "note": "not executed (dry run): there is no result to report"}'
+DRY_RUN_RESULT = '{"dry_run": true, "note": "a dry run: the tool did not run and returned no data"}'
 _STEPS = r"Action|Action Input|Observation|Answer|Final Answer|Thought"
 _CONTROL_LINE = re.compile(rf"^(\s*)({_STEPS})(\s*[:：])", re.M | re.I)
 # One observation in a remembered ReAct trace: up to the next step line (tool output cannot
@@ -60,7 +60,8 @@ class CallRunner:
         self.calls = 0  # calls asked for in this question, numbered from 1
 
     def run(self, name: str, arguments: Any, evidence: Evidence, parse_error: str | None = None,
-            on_start: Callable[[ToolCallRecord], None] | None = None) -> ToolCallRecord:
+            on_start: Callable[[ToolCallRecord], None] | None = None,
+            confirm: grounding.ConfirmChoice | None = None) -> ToolCallRecord:
         self.calls += 1
         record = ToolCallRecord(name=name, arguments=arguments if isinstance(arguments, dict)
                                 else {"_raw": str(arguments)})
@@ -78,7 +79,7 @@ class CallRunner:
         record.arguments = args
         if self.grounding:
             required = set(tool.parameters.get("required", []))
-            ungiven = grounding.ungiven(args, tool.parameters, evidence, tool.grounded_params)
+            ungiven = grounding.ungiven(args, tool.parameters, evidence, tool.grounded_params, confirm)
             # An optional value nobody gave is left to the tool's default; a required one is asked for.
             record.arguments = args = {k: v for k, v in args.items() if k in required or k not in ungiven}
             if missing := [k for k in ungiven if k in required]:
@@ -117,7 +118,7 @@ def ask_for_missing(record: ToolCallRecord, toolbox: Toolbox, language: Language
     """The agent's own question for the values a refused call lacked, in the user's language."""
     tool = toolbox.get(record.name)
     props = tool.parameters.get("properties", {}) if tool else {}
-    return ask_for([value_name(k, props.get(k, {})) for k in record.missing], language)
+    return ask_for([value_name(k, props.get(k, {}), language) for k in record.missing], language)
 
 
 def with_dry_run_notice(answer: str, records: list[ToolCallRecord], language: Language) -> str:

@@ -21,7 +21,7 @@ from ..config import AgentConfig
 from ..constrain import KINDS, Constraint, arguments_schema
 from ..errors import AgentError, EndpointError, IncompleteReply
 from ..grounding import Evidence
-from ..replies import Language, conversation_language, in_language
+from ..replies import Language, conversation_language, in_language, value_name
 from ..llm import LLMClient, Reply
 from ..parsing import ParsedCall, last_action_start, loads_lenient, parse_reply
 from ..prompts import dated, observation_message, react_system_prompt
@@ -31,6 +31,7 @@ from .execution import (Approver, CallRunner, approve_all, ask_for_missing, hist
                         observation_text, with_dry_run_notice)
 
 _ACTION_INPUT = "Action Input:"
+NOT_SAID = "not said"
 _OBSERVATION_STOPS = ["Observation:", "\nObservation"]
 
 
@@ -46,6 +47,7 @@ class _Question:
     evidence: list[str] = field(default_factory=list)  # what the user said and tools returned
     language: Language = "en"  # the user's: what the agent itself says is written in it
     today: date = field(default_factory=date.today)  # relative dates are resolved against it
+    asked: int = 0  # how many of `messages` lead up to the question (the system prompt, memory, it)
 
 
 class NativeEngine:
@@ -60,7 +62,7 @@ class NativeEngine:
         self.approve, self.dry_run, self.events = approve, dry_run, events or Events()
 
     def system_prompt(self, today: date | None = None) -> str:
-        instruction = dated(self.agent.instruction, today or date.today())
+        instruction = dated(self.agent.instruction, today or date.today(), self.toolbox)
         if self.function_calling:
             return instruction
         return react_system_prompt(instruction, self.toolbox)
@@ -79,6 +81,7 @@ class NativeEngine:
                               max_observation_chars=self.agent.max_observation_chars),
             evidence=history_evidence(history) + [question],
             language=language, today=today)
+        q.asked = len(q.messages)
         try:
             for turn in range(1, self.agent.max_turns + 1):
                 q.result.turns = turn
@@ -118,8 +121,10 @@ class NativeEngine:
         return reply
 
     def _continue(self, q: _Question, prefix: str, schema: dict | None = None, stream: bool = False,
-                  stop: list[str] | None = None) -> str:
-        """What the model writes after `prefix` in its assistant message, optionally under a schema."""
+                  stop: list[str] | None = None, history: list[dict] | None = None) -> str:
+        """What the model writes after `prefix` in its assistant message, optionally under a schema
+        (`history`: other messages before it than the question's)."""
+        messages = q.messages if history is None else history
         if not prefix:
             return self._chat(q, q.messages, stream=stream, stop=stop).content
         if self.constraint is None:
@@ -128,14 +133,14 @@ class NativeEngine:
         if stop:
             kwargs["stop"] = stop
         try:
-            text = self._chat(q, [*q.messages, {"role": "assistant", "content": prefix}], stream=stream,
+            text = self._chat(q, [*messages, {"role": "assistant", "content": prefix}], stream=stream,
                               **kwargs).content
         except EndpointError as e:
             if schema is None or "HTTP 400" not in str(e):
                 raise
             # A server that rejects the grammar (llama.cpp built without llguidance): go on unconstrained.
             self.constraint = None
-            return self._continue(q, prefix, stream=stream, stop=stop or _OBSERVATION_STOPS)
+            return self._continue(q, prefix, stream=stream, stop=stop or _OBSERVATION_STOPS, history=history)
         return text[len(prefix):] if text.startswith(prefix) else text  # llama.cpp echoes the prefill
 
     # --- ReAct ----------------------------------------------------------------------------
@@ -174,6 +179,20 @@ class NativeEngine:
         step = f"{head}\nAction: {tool.name}\n{_ACTION_INPUT} ".lstrip()
         return step + self._continue(q, q.scratchpad + step, arguments_schema(tool.parameters)).strip()
 
+    def confirm_choice(self, q: _Question, name: str, value: Any, spec: dict) -> bool:
+        """Whether the model, asked afresh from the conversation, names `value` as the option the
+        user asked for: a short request on the cached prompt, its answer constrained to the options
+        or "not said" (a few tokens)."""
+        options = [*map(str, spec["enum"]), NOT_SAID]
+        prefix = (f"Before calling a tool I check what the user said.\nThe {value_name(name, spec)} the user asked "
+                  f"for (one of {', '.join(options)}): ")
+        reply = self._continue(q, prefix, {"type": "string", "enum": options}, history=q.messages[:q.asked])
+        try:
+            choice = str(loads_lenient(reply)) if reply.strip() else NOT_SAID
+        except ValueError:
+            choice = reply.strip().strip("\"'")
+        return choice == str(value)
+
     # --- OpenAI function calling ----------------------------------------------------------
 
     def _fc_turn(self, q: _Question) -> tuple[list[ParsedCall], str]:
@@ -209,7 +228,8 @@ class NativeEngine:
     def _run_call(self, q: _Question, call: ParsedCall) -> ToolCallRecord:
         with Stopwatch(q.result.timings, "tools_s"):
             record = q.runner.run(call.name, call.arguments, Evidence(tuple(q.evidence), q.today),
-                                  parse_error=call.error, on_start=self.events.on_tool_start)
+                                  parse_error=call.error, on_start=self.events.on_tool_start,
+                                  confirm=(lambda *a: self.confirm_choice(q, *a)) if self.constraint else None)
         q.result.tool_calls.append(record)
         if record.result and not record.error:
             q.evidence.append(record.result)  # ids a tool returned may be used in later calls

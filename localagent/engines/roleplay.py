@@ -341,7 +341,7 @@ class RolePlayEngine:
                           is_chat=True, is_function_call=cfg.is_function_call)
         llm.state = state
         agent = self.ms.RolePlay([self.ms.Tool(t, state) for t in self.toolbox.tools.values()], state, llm=llm,
-                                 instruction=dated(self.agent.instruction, state.today), stream=self.events.streams)
+                                 instruction=dated(self.agent.instruction, state.today, self.toolbox), stream=self.events.streams)
         steps: list[str] = []  # what RolePlay yields in ReAct mode: the model's text and the observations
         try:
             for chunk in agent.run(in_language(question, language), history=history):
