@@ -205,16 +205,22 @@ def _describe(error: dict) -> str:
     return f"{where}: {error['msg'].lower()}{shown}"
 
 
+def _read(path: Path, what: str) -> str:
+    """A text file's content, or a one-line ConfigError naming it."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: {what} file not found") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read {what} ({e.strerror})") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not a UTF-8 text file (byte {e.start})") from None
+
+
 def load_config(path: str | os.PathLike) -> Config:
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read config ({e.strerror})") from None
-    except UnicodeDecodeError as e:
-        raise ConfigError(f"{path}: not a UTF-8 text file (byte {e.start})") from None
+        raw = yaml.safe_load(_read(path, "config"))
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark else ""
@@ -249,12 +255,8 @@ def load_mcp_file(path: str | os.PathLike) -> dict[str, McpServerConfig]:
     """A JSON file of MCP servers as other clients write it: {"mcpServers": {name: entry}}."""
     path = Path(path)
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: MCP servers file not found") from None
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read MCP servers file ({e.strerror})") from None
-    except (UnicodeDecodeError, ValueError) as e:
+        raw = json.loads(_read(path, "MCP servers"))
+    except ValueError as e:
         raise ConfigError(f"{path}: not a JSON file ({e})") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("mcpServers"), dict):
         raise ConfigError(f'{path}: expected {{"mcpServers": {{"name": {{"command": ...}}}}}}')

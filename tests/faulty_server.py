@@ -9,35 +9,24 @@ from __future__ import annotations
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Callable
 
-from scripted_server import _chunks, _completion
+from scripted_server import LoopbackServer, _chunks, _completion
 
 Behaviour = Callable[[BaseHTTPRequestHandler, dict], None]
 
 
-class FaultyServer:
+class FaultyServer(LoopbackServer):
     def __init__(self, behaviour: Behaviour):
         self.behaviour = behaviour
         self.posts: list[dict[str, Any]] = []
         self.stop = threading.Event()  # set on exit: endless behaviours end
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True)
-
-    @property
-    def api_base(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-    def __enter__(self) -> "FaultyServer":
-        self.thread.start()
-        return self
+        super().__init__()
 
     def __exit__(self, *exc: object) -> None:
         self.stop.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__exit__(*exc)
 
     def _handler(self):
         server = self

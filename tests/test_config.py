@@ -76,7 +76,7 @@ def test_minimal_config_defaults(tmp_path):
     assert config.agent.engine == "native" and config.agent.max_turns == 3
     assert config.server.autostart is False
     # no `tools` key, as in the seed's configs: the tools/ folder (here: this checkout's)
-    assert config.tools is None and config.tool_sources() == [str(ROOT / "tools")]
+    assert config.tools is None and [Path(p).resolve() for p in config.tool_sources()] == [ROOT / "tools"]
 
 
 def test_an_empty_tools_list_means_no_tools(tmp_path):
