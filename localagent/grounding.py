@@ -25,6 +25,10 @@ from .numerals import chinese_to_digits, english_numbers
 _CJK = r"\u3400-\u9fff"
 _SPACE_PUNCT = re.compile(r"[\s,，.。、:：;；!！?？'\"“”‘’()（）\[\]【】{}<>《》_\-/\\|*#@]+")
 _NUMBER = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?")
+_AND_A_HALF = re.compile(r"(\d+)\s*个半")
+_EN_AND_A_HALF = re.compile(r"([a-z]+|\d+) and a half")
+# Conversions between units people name and units tools take: minutes, hours, months, days, weeks.
+_UNITS = (1, 60, 24, 12, 7, 30, 365)
 _WORD = re.compile(rf"[{_CJK}]+|[^\W\d_]+|\d+(?:\.\d+)?", re.U)
 # Words a model adds around given values in free text ("weather in Paris"); not values themselves.
 # One token of letters and digits (an id, a code, a phone number): never assembled from parts.
@@ -65,8 +69,13 @@ class Evidence:
 
     @cached_property
     def numbers(self) -> set[float]:
-        found = {float(n.replace(",", "")) for n in _NUMBER.findall(self.text)}
-        return found | set(english_numbers(self.text))
+        found = {float(n.replace(",", "")) for n in _NUMBER.findall(self.text)} | set(english_numbers(self.text))
+        # "一个半小时", "one and a half years", "半小时", "half an hour"
+        found |= {float(n) + 0.5 for n in _AND_A_HALF.findall(self.text)}
+        found |= {float(n) + 0.5 for n in english_numbers(" ".join(_EN_AND_A_HALF.findall(self.text)))}
+        if "半" in self.text or "half" in self.text:
+            found.add(0.5)
+        return found
 
     @cached_property
     def dates(self) -> set[date]:
@@ -129,6 +138,8 @@ def found(value: Any, spec: dict[str, Any], ev: Evidence, strict: bool = False) 
         return _enum_found(text, spec, ev)
     if normalise(text) in ev.flat:
         return True
+    if any(_name_found(name, ev) for name in COMMON_NAMES.get(text.upper(), set()) | COMMON_NAMES.get(text, set())):
+        return True  # "USD" for "美元", also where the parameter is free text
     from .dates import parse_when
 
     if (when := parse_when(text)) is not None:
@@ -142,7 +153,9 @@ def found(value: Any, spec: dict[str, Any], ev: Evidence, strict: bool = False) 
 
 
 def _number_found(value: float, ev: Evidence) -> bool:
-    return any(abs(value - n) < 1e-9 for n in ev.numbers) or abs(value) in ev.numbers
+    """The number, or the number in another unit of the same quantity: "两年" gives 24 (months),
+    "two hours" 120 (minutes), "一个半小时" 90."""
+    return any(abs(abs(value) - n * unit) < 1e-9 for n in ev.numbers for unit in _UNITS)
 
 
 def _time_found(when: tuple[int, int], ev: Evidence) -> bool:
