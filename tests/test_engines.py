@@ -555,6 +555,18 @@ def test_loop_guard_runs_the_same_call_once(v, toolbox, deploy_log):
     assert f"Error: {again.error}" in observations(v, free[2])
 
 
+@variants([NATIVE_LLAMACPP, NATIVE_OTHER])
+def test_loop_guard_sees_through_case_spaces_and_the_tools_spelling(v, toolbox, deploy_log):
+    """With --yes the same side effect ran three times for i-abc, I-ABC and "i-abc "."""
+    calls = [v.call("Deploy", {"instance_id": INSTANCE, "version": "v2"}),
+             v.call("deploy", {"instance_id": INSTANCE.upper(), "version": "V2"}),
+             v.call("Deploy", {"instance_id": f"{INSTANCE} ", "version": " v2"})]
+    result, _ = run(v, [*calls, v.answer("已部署。")], toolbox, question=f"请把 v2 部署到实例 {INSTANCE}",
+                    max_turns=4)
+    assert deploy_log.read_text(encoding="utf-8") == f"{INSTANCE} v2\n"  # ran once
+    assert [(c.status, c.repeats) for c in result.tool_calls] == [("ran", None), ("repeated", 1), ("repeated", 1)]
+
+
 @variants(ALL)
 def test_grounding_refuses_an_id_the_user_never_gave(v, toolbox, deploy_log):
     """The agent asks for the value itself, in the user's language, naming it in plain words: the
