@@ -68,3 +68,10 @@ def dry_run_notice(lang: Language) -> str:
     if lang == "zh":
         return "（试运行：没有真正执行任何工具，以上不是工具返回的真实结果。）"
     return "(Dry run: no tool actually ran, so nothing above is a real tool result.)"
+
+
+def cannot_do(language: Language) -> str:
+    """What the agent says instead of a model's answer that only repeats an internal error."""
+    if language == "zh":
+        return "抱歉，我现有的工具做不到这件事。"
+    return "Sorry, I can't do that with the tools I have."

@@ -463,6 +463,17 @@ def test_arguments_over_several_lines_reach_the_tool_whole(v, toolbox, deploy_lo
     assert deploy_log.read_text(encoding="utf-8") == f"{INSTANCE} v2\n" and result.answer == "已部署。"
 
 
+@variants([NATIVE_LLAMACPP, NATIVE_OTHER, ROLEPLAY])
+def test_an_answer_that_repeats_an_internal_error_is_replaced(v, toolbox):
+    """Seen on BFCL irrelevance: the model's Final Answer was the observation "Error: unknown tool ..."."""
+    for question, said in [("translate hello to French", "Sorry, I can't do that with the tools I have."),
+                           ("把你好翻译成法语", "抱歉，我现有的工具做不到这件事。")]:
+        result, _ = run(v, [v.call("translate_text", {"text": "hello"}),
+                            v.answer("Error: unknown tool 'translate_text'; the tools are: x")], toolbox, question=question)
+        assert (result.stopped, result.answer) == ("answer", said)
+        assert result.tool_calls[0].status == "unknown_tool"
+
+
 @variants(ALL)
 def test_a_tool_that_raises_becomes_an_error_observation(v, toolbox):
     result, free = run(v, [v.call("Explode", {"reason": "test"}), v.answer("工具出错了。")], toolbox,

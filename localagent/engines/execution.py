@@ -11,7 +11,7 @@ from typing import Any, Callable, Protocol
 
 from .. import grounding
 from ..grounding import Evidence, normalise
-from ..replies import Language, ask_for, dry_run_notice, value_name
+from ..replies import Language, ask_for, cannot_do, dry_run_notice, value_name
 from ..tool_limits import ToolTimeoutError
 from ..tools import Tool, ToolArgumentError, Toolbox
 from .base import CallStatus, ToolCallRecord
@@ -121,8 +121,12 @@ def ask_for_missing(record: ToolCallRecord, toolbox: Toolbox, language: Language
     return ask_for([value_name(k, props.get(k, {}), language) for k in record.missing], language)
 
 
-def with_dry_run_notice(answer: str, records: list[ToolCallRecord], language: Language) -> str:
-    """A dry run's answer says that nothing ran: the model may still word it as done."""
+def user_answer(answer: str, records: list[ToolCallRecord], language: Language) -> str:
+    """The model's answer as the user reads it: never an internal error it repeats (the agent says
+    itself that it cannot do it), and a dry run's answer says that nothing ran."""
+    errors = [r.error for r in records if r.error]
+    if errors and (answer.lstrip().startswith("Error:") or any(e in answer for e in errors)):
+        answer = cannot_do(language)
     if not any(r.status == "dry_run" for r in records):
         return answer
     return f"{answer}\n\n{dry_run_notice(language)}".strip()

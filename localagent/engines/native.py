@@ -28,7 +28,7 @@ from ..prompts import dated, observation_message, react_system_prompt
 from ..tools import Tool, ToolArgumentError, Toolbox
 from .base import Events, RunResult, Stopwatch, ToolCallRecord, max_turns_answer
 from .execution import (Approver, CallRunner, approve_all, ask_for_missing, history_evidence,
-                        observation_text, with_dry_run_notice)
+                        observation_text, user_answer)
 
 _ACTION_INPUT = "Action Input:"
 NOT_SAID = "not said"
@@ -88,7 +88,7 @@ class NativeEngine:
                 self.events.on_turn(turn)
                 calls, answer = self._fc_turn(q) if self.function_calling else self._react_turn(q)
                 if not calls:
-                    q.result.answer = with_dry_run_notice(answer, q.result.tool_calls, q.language)
+                    q.result.answer = user_answer(answer, q.result.tool_calls, q.language)
                     q.result.stopped = "answer"
                     q.result.trace = "\n".join(q.trace) if not self.function_calling else ""
                     break

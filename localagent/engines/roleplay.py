@@ -31,7 +31,7 @@ from ..prompts import dated
 from ..replies import conversation_language, in_language
 from .base import Events, RunResult, Stopwatch, ToolCallRecord
 from .execution import (Approver, CallRunner, approve_all, ask_for_missing, history_evidence,
-                        observation_text, with_dry_run_notice)
+                        observation_text, user_answer)
 
 LLM_NAME = "localagent-openai"  # the model_server name our LLM class is registered under
 _ANSWER = re.compile(r"^[ \t*]*(?:Final[ \t]+)?Answer[ \t*]*[:：]", re.M | re.I)
@@ -349,7 +349,7 @@ class RolePlayEngine:
                     steps.append(chunk)  # the LLM streams the text deltas to events.on_text itself
             if result.tool_calls and state.called_in == result.turns:
                 raise _TurnLimit  # RolePlay's own limit (10 turns) ended it after a call, without an answer
-            result.answer = with_dry_run_notice(_answer(state.reply), result.tool_calls, language)
+            result.answer = user_answer(_answer(state.reply), result.tool_calls, language)
             result.stopped = "answer"
             result.trace = "" if cfg.is_function_call else "".join(steps).strip()
         except _AskUser as ask:
