@@ -57,7 +57,8 @@ def wait_for(predicate, timeout: float = 10.0) -> None:
 
 
 def user_messages(request: dict) -> list[str]:
-    return [m["content"] for m in request["messages"] if m["role"] == "user"]
+    # the question's first line: the agent adds a note on the answer's language below it
+    return [m["content"].split("\n")[0] for m in request["messages"] if m["role"] == "user"]
 
 
 def test_a_conversation_with_a_tool_call_memory_commands_and_exit(tmp_path):
