@@ -77,8 +77,13 @@ class Tool:
         if self.run is None:
             raise RuntimeError(f"{self.name} is a schema without an implementation")
         run = self.run
-        result = call_contained(lambda: run(arguments), self.timeout or DEFAULT_TOOL_TIMEOUT,
-                                on_print or self._print_to_stderr)
+        if self.server is not None:
+            # An MCP call runs in another process and keeps its own time limit and Ctrl-C, which
+            # cancel it at the server; a thread of ours would catch the Ctrl-C instead.
+            result = run(arguments)
+        else:
+            result = call_contained(lambda: run(arguments), self.timeout or DEFAULT_TOOL_TIMEOUT,
+                                    on_print or self._print_to_stderr)
         return result if isinstance(result, str) else json.dumps(result, ensure_ascii=False)
 
     def _print_to_stderr(self, text: str) -> None:
