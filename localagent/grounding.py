@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from functools import cached_property
 from typing import Any, Callable
 
@@ -30,9 +30,9 @@ _EN_AND_A_HALF = re.compile(r"([a-z]+|\d+) and a half")
 # Conversions between units people name and units tools take: minutes, hours, months, days, weeks.
 _UNITS = (1, 60, 24, 12, 7, 30, 365)
 _WORD = re.compile(rf"[{_CJK}]+|[^\W\d_]+|\d+(?:\.\d+)?", re.U)
-# Words a model adds around given values in free text ("weather in Paris"); not values themselves.
 # One token of letters and digits (an id, a code, a phone number): never assembled from parts.
 _IDENTIFIER = re.compile(r"(?=.*\d)[\w.:#@+\-/]+", re.A)
+# Words a model adds around given values in free text ("weather in Paris"); not values themselves.
 _FILLER = {"a", "an", "the", "of", "in", "on", "at", "to", "for", "and", "or", "with", "from", "by",
            "is", "me", "my", "please", "的", "在", "和", "与"}
 

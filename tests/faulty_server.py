@@ -12,7 +12,7 @@ import time
 from http.server import BaseHTTPRequestHandler
 from typing import Any, Callable
 
-from scripted_server import LoopbackServer, _chunks, _completion
+from scripted_server import LoopbackServer, QuietHandler, _chunks, _completion
 
 Behaviour = Callable[[BaseHTTPRequestHandler, dict], None]
 
@@ -31,11 +31,7 @@ class FaultyServer(LoopbackServer):
     def _handler(self):
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
+        class Handler(QuietHandler):
 
             def do_GET(self) -> None:
                 send_json(self, 200, {"object": "list", "data": [

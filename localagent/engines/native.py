@@ -126,7 +126,7 @@ class NativeEngine:
         (`history`: other messages before it than the question's)."""
         messages = q.messages if history is None else history
         if not prefix:
-            return self._chat(q, q.messages, stream=stream, stop=stop).content
+            return self._chat(q, messages, stream=stream, stop=stop).content
         if self.constraint is None:
             schema = None  # the server rejected grammars earlier: never send one again
         kwargs = (self.constraint or self.prefill).params(schema)
