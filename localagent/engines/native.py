@@ -33,6 +33,7 @@ from .execution import (Approver, CallRunner, approve_all, ask_for_missing, hist
 _ACTION_INPUT = "Action Input:"
 NOT_SAID = "not said"
 _OBSERVATION_STOPS = ["Observation:", "\nObservation"]
+_FINAL = "Final Answer: "
 
 
 @dataclass
@@ -48,6 +49,8 @@ class _Question:
     language: Language = "en"  # the user's: what the agent itself says is written in it
     today: date = field(default_factory=date.today)  # relative dates are resolved against it
     asked: int = 0  # how many of `messages` lead up to the question (the system prompt, memory, it)
+    turn_start: str = ""  # the scratchpad before this turn's reply: where a relevance check goes
+    serves: dict[str, str] = field(default_factory=dict)  # tool -> the check that found it unrelated
 
 
 class NativeEngine:
@@ -93,6 +96,19 @@ class NativeEngine:
                     q.result.trace = "\n".join(q.trace) if not self.function_calling else ""
                     break
                 records = self._run_calls(q, calls)
+                if unrelated := next((r for r in records if r.refusal == "unrelated"), None):
+                    # The model reads its own check instead of the call and answers or picks another
+                    # tool; it answers at once when it insists on that tool or none is left.
+                    insisted = q.turn_start.endswith(q.serves[unrelated.name])
+                    q.scratchpad = q.turn_start if insisted else q.turn_start + q.serves[unrelated.name]
+                    q.trace[-1] = q.serves[unrelated.name].strip()
+                    if insisted or all(q.serves.get(name) for name in self.toolbox.tools):
+                        answer = self._continue(q, q.scratchpad + _FINAL, stop=_OBSERVATION_STOPS).strip()
+                        q.trace.append(_FINAL + answer)
+                        q.result.answer = user_answer(answer, q.result.tool_calls, q.language)
+                        q.result.stopped, q.result.trace = "answer", "\n".join(q.trace)
+                        break
+                    continue
                 if refused := next((r for r in records if r.status == "refused"), None):
                     # The agent asks for what is missing itself; the model never reads the refusal.
                     q.result.answer = ask_for_missing(refused, self.toolbox, q.language)
@@ -146,6 +162,7 @@ class NativeEngine:
     # --- ReAct ----------------------------------------------------------------------------
 
     def _react_turn(self, q: _Question) -> tuple[list[ParsedCall], str]:
+        q.turn_start = q.scratchpad
         text = self._continue(q, q.scratchpad, stream=True, stop=_OBSERVATION_STOPS)
         if self.constraint:
             text = self._complete_constrained(q, text)
@@ -193,6 +210,18 @@ class NativeEngine:
             choice = reply.strip().strip("\"'")
         return choice == str(value)
 
+    def serves_request(self, q: _Question, tool: Tool) -> bool:
+        """Whether the model, asked after the conversation so far, says the tool does what the user
+        asked: a short request on the cached prompt, its answer constrained to yes or no. Small
+        models reach for the nearest tool (a stock quote for a sum, a velocity for a film); asked
+        outright, the bundled 1.5B tells most of them apart (bench/README.md, "relevance")."""
+        if tool.name not in q.serves:
+            check = f"Thought: {tool.name} does: {tool.description.strip()} Is that what the user asked for? Answer: "
+            reply = self._continue(q, q.turn_start + check, {"type": "string", "enum": ["yes", "no"]})
+            said_no = reply.strip().strip("\"'").lower() == "no"
+            q.serves[tool.name] = check + "no\n" if said_no else ""
+        return not q.serves[tool.name]
+
     # --- OpenAI function calling ----------------------------------------------------------
 
     def _fc_turn(self, q: _Question) -> tuple[list[ParsedCall], str]:
@@ -229,7 +258,9 @@ class NativeEngine:
         with Stopwatch(q.result.timings, "tools_s"):
             record = q.runner.run(call.name, call.arguments, Evidence(tuple(q.evidence), q.today),
                                   parse_error=call.error, on_start=self.events.on_tool_start,
-                                  confirm=(lambda *a: self.confirm_choice(q, *a)) if self.constraint else None)
+                                  confirm=(lambda *a: self.confirm_choice(q, *a)) if self.constraint else None,
+                                  serves=(lambda t: self.serves_request(q, t))
+                                  if self.constraint and not self.function_calling else None)
         q.result.tool_calls.append(record)
         if record.result and not record.error:
             q.evidence.append(record.result)  # ids a tool returned may be used in later calls
