@@ -46,8 +46,9 @@ class Usage:
 @dataclass
 class Timings:
     total_s: float = 0.0
-    llm_s: float = 0.0
-    tools_s: float = 0.0
+    llm_s: float = 0.0  # every request to the model, the checks' included
+    tools_s: float = 0.0  # the tools themselves
+    checks_s: float = 0.0  # asking the model about a call before it runs (relevance, an option's name)
 
 
 @dataclass

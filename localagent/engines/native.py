@@ -203,7 +203,8 @@ class NativeEngine:
         options = [*map(str, spec["enum"]), NOT_SAID]
         prefix = (f"Before calling a tool I check what the user said.\nThe {value_name(name, spec)} the user asked "
                   f"for (one of {', '.join(options)}): ")
-        reply = self._continue(q, prefix, {"type": "string", "enum": options}, history=q.messages[:q.asked])
+        with Stopwatch(q.result.timings, "checks_s"):
+            reply = self._continue(q, prefix, {"type": "string", "enum": options}, history=q.messages[:q.asked])
         try:
             choice = str(loads_lenient(reply)) if reply.strip() else NOT_SAID
         except ValueError:
@@ -216,11 +217,16 @@ class NativeEngine:
         models reach for the nearest tool (a stock quote for a sum, a velocity for a film); asked
         outright, the bundled 1.5B tells most of them apart (bench/README.md, "relevance")."""
         if tool.name not in q.serves:
-            check = f"Thought: {tool.name} does: {tool.description.strip()} Is that what the user asked for? Answer: "
-            reply = self._continue(q, q.turn_start + check, {"type": "string", "enum": ["yes", "no"]})
-            said_no = reply.strip().strip("\"'").lower() == "no"
-            q.serves[tool.name] = check + "no\n" if said_no else ""
+            with Stopwatch(q.result.timings, "checks_s"):
+                q.serves[tool.name] = self._unrelated_check(q, tool)
         return not q.serves[tool.name]
+
+    def _unrelated_check(self, q: _Question, tool: Tool) -> str:
+        """The check as the model continues it when it said no, else ""."""
+        check = f"Thought: {tool.name} does: {tool.description.strip()} Is that what the user asked for? Answer: "
+        reply = self._continue(q, q.turn_start + check, {"type": "string", "enum": ["yes", "no"]})
+        said_no = reply.strip().strip("\"'").lower() == "no"
+        return check + "no\n" if said_no else ""
 
     # --- OpenAI function calling ----------------------------------------------------------
 
@@ -255,12 +261,14 @@ class NativeEngine:
         return records
 
     def _run_call(self, q: _Question, call: ParsedCall) -> ToolCallRecord:
-        with Stopwatch(q.result.timings, "tools_s"):
-            record = q.runner.run(call.name, call.arguments, Evidence(tuple(q.evidence), q.today),
-                                  parse_error=call.error, on_start=self.events.on_tool_start,
-                                  confirm=(lambda *a: self.confirm_choice(q, *a)) if self.constraint else None,
-                                  serves=(lambda t: self.serves_request(q, t))
-                                  if self.constraint and not self.function_calling else None)
+        timings, started = q.result.timings, time.perf_counter()
+        checks_before = timings.checks_s
+        record = q.runner.run(call.name, call.arguments, Evidence(tuple(q.evidence), q.today),
+                              parse_error=call.error, on_start=self.events.on_tool_start,
+                              confirm=(lambda *a: self.confirm_choice(q, *a)) if self.constraint else None,
+                              serves=(lambda t: self.serves_request(q, t))
+                              if self.constraint and not self.function_calling else None)
+        timings.tools_s += time.perf_counter() - started - (timings.checks_s - checks_before)
         q.result.tool_calls.append(record)
         if record.result and not record.error:
             q.evidence.append(record.result)  # ids a tool returned may be used in later calls
