@@ -342,21 +342,34 @@ def test_native_keeps_free_arguments_that_fit_the_schema(toolbox):
 
 
 def test_native_does_not_run_a_tool_that_does_not_do_what_was_asked(toolbox):
-    """The model reaches for a tool that does not serve the question; asked outright, it says no.
-    The call does not run and is not asked about: with no tool left, the model answers itself,
-    continuing its own check (one assistant message: the prompt only grows at its end)."""
+    """The model reaches for a tool that does not serve the question; asked outright, it says no,
+    and again after putting the request in its own words. The call does not run and is not asked
+    about: with no tool left, the model answers itself, continuing its own check (one assistant
+    message: the prompt only grows at its end)."""
     v = NATIVE_LLAMACPP
     one_tool = toolbox.only(["RenewInstance"])
-    with ScriptedServer([v.call("RenewInstance", RENEW_ARGS), "巴黎是法国的首都。"], owned_by=v.server,
-                        choices=['"no"']) as server:
+    with ScriptedServer([v.call("RenewInstance", RENEW_ARGS), " know the capital of France.", "巴黎是法国的首都。"],
+                        owned_by=v.server, choices=['"no"', '"no"']) as server:
         result = make_engine(v, server.api_base, one_tool).run("法国的首都是哪里？" + INSTANCE)
     assert (result.stopped, result.answer) == ("answer", "巴黎是法国的首都。")
     [record] = result.tool_calls
     assert (record.status, record.refusal, record.missing) == ("refused", "unrelated", [])
-    first, check, final = server.chat_requests()
+    first, check, restate, recheck, final = server.chat_requests()
     assert check["messages"][-1]["content"].endswith("Is that what the user asked for? Answer: ")
-    assert final["messages"][-1]["content"] == check["messages"][-1]["content"] + "no\nFinal Answer: "
+    assert restate["messages"][-1]["content"] == "Thought: The user wants to" and "grammar" not in restate
+    assert recheck["messages"][-1]["content"] == ("Thought: The user wants to know the capital of France. "
+                                                  "RenewInstance does: " + one_tool.get("RenewInstance").description
+                                                  + " Is that what the user wants? Answer: ")
+    assert final["messages"][-1]["content"] == recheck["messages"][-1]["content"] + "no\nFinal Answer: "
     assert "grammar" not in final
+
+
+def test_native_runs_a_tool_the_model_says_serves_once_it_restates_the_request(toolbox):
+    v = NATIVE_LLAMACPP
+    with ScriptedServer([v.call("RenewInstance", RENEW_ARGS), " renew an instance", v.answer(ANSWER)],
+                        owned_by=v.server, choices=['"no"', '"yes"']) as server:
+        result = make_engine(v, server.api_base, toolbox).run(QUESTION)
+    assert [(r.name, r.status) for r in result.tool_calls] == [("RenewInstance", "ran")] and result.answer == ANSWER
 
 
 def test_native_picks_another_tool_after_one_that_does_not_serve(toolbox, deploy_log):
@@ -364,19 +377,20 @@ def test_native_picks_another_tool_after_one_that_does_not_serve(toolbox, deploy
     asked about again, and one the model insists on ends the question in an answer."""
     v = NATIVE_LLAMACPP
     deploy = {"instance_id": INSTANCE, "version": "v2"}
-    with ScriptedServer([v.call("RenewInstance", RENEW_ARGS), v.call("Deploy", deploy), v.answer("部署好了")],
-                        owned_by=v.server, choices=['"no"', '"yes"']) as server:
+    with ScriptedServer([v.call("RenewInstance", RENEW_ARGS), " deploy v2", v.call("Deploy", deploy),
+                         v.answer("部署好了")], owned_by=v.server, choices=['"no"', '"no"', '"yes"']) as server:
         result = make_engine(v, server.api_base, toolbox).run(f"把 v2 部署到 {INSTANCE}")
     assert [(r.name, r.status) for r in result.tool_calls] == [("RenewInstance", "refused"), ("Deploy", "ran")]
     assert result.answer == "部署好了" and deploy_log.exists()
-    second_turn = free_requests(server)[1]["messages"][-1]["content"]
-    assert second_turn.startswith("Thought: RenewInstance does: ") and second_turn.endswith("Answer: no\n")
+    second_turn = [r for r in free_requests(server) if "Observation" in str(r.get("stop"))][1]["messages"][-1]["content"]
+    assert second_turn.startswith("Thought: The user wants to deploy v2. RenewInstance does: ")
+    assert second_turn.endswith("Answer: no\n")
 
-    with ScriptedServer([v.call("RenewInstance", RENEW_ARGS), v.call("RenewInstance", RENEW_ARGS), "我做不到。"],
-                        owned_by=v.server, choices=['"no"']) as server:
+    with ScriptedServer([v.call("RenewInstance", RENEW_ARGS), " deploy v2", v.call("RenewInstance", RENEW_ARGS),
+                         "我做不到。"], owned_by=v.server, choices=['"no"', '"no"']) as server:
         result = make_engine(v, server.api_base, toolbox).run(f"把 v2 部署到 {INSTANCE}")
     assert [r.status for r in result.tool_calls] == ["refused", "refused"] and result.answer == "我做不到。"
-    assert len([r for r in server.chat_requests() if "grammar" in r]) == 1  # one check per tool
+    assert len([r for r in server.chat_requests() if "grammar" in r]) == 2  # one check (two questions) per tool
 
 
 def test_native_rewrites_invalid_arguments_under_the_schema(toolbox):

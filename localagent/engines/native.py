@@ -137,7 +137,8 @@ class NativeEngine:
         return reply
 
     def _continue(self, q: _Question, prefix: str, schema: dict | None = None, stream: bool = False,
-                  stop: list[str] | None = None, history: list[dict] | None = None) -> str:
+                  stop: list[str] | None = None, history: list[dict] | None = None,
+                  max_tokens: int | None = None) -> str:
         """What the model writes after `prefix` in its assistant message, optionally under a schema
         (`history`: other messages before it than the question's)."""
         messages = q.messages if history is None else history
@@ -148,6 +149,8 @@ class NativeEngine:
         kwargs = (self.constraint or self.prefill).params(schema)
         if stop:
             kwargs["stop"] = stop
+        if max_tokens:
+            kwargs["max_tokens"] = max_tokens
         try:
             text = self._chat(q, [*messages, {"role": "assistant", "content": prefix}], stream=stream,
                               **kwargs).content
@@ -222,11 +225,22 @@ class NativeEngine:
         return not q.serves[tool.name]
 
     def _unrelated_check(self, q: _Question, tool: Tool) -> str:
-        """The check as the model continues it when it said no, else ""."""
-        check = f"Thought: {tool.name} does: {tool.description.strip()} Is that what the user asked for? Answer: "
-        reply = self._continue(q, q.turn_start + check, {"type": "string", "enum": ["yes", "no"]})
-        said_no = reply.strip().strip("\"'").lower() == "no"
-        return check + "no\n" if said_no else ""
+        """The check as the model continues it when it said no, else "". A "no" is asked again
+        after the model has put the request in its own words: the bundled 1.5B says no to a Chinese
+        question for a tool described in English (a flight's status for "MU5101 有没有延误"), and
+        yes once it has written "The user wants to check the flight status of MU5101"."""
+        does = f"{tool.name} does: {tool.description.strip()}"
+        check = f"Thought: {does} Is that what the user asked for? Answer: "
+        if self._says_yes(q, q.turn_start + check):
+            return ""
+        wants = "Thought: The user wants to"
+        wants += self._continue(q, q.turn_start + wants, stop=[".", "\n", "。"], max_tokens=32).rstrip(". ")
+        check = f"{wants}. {does} Is that what the user wants? Answer: "
+        return "" if self._says_yes(q, q.turn_start + check) else check + "no\n"
+
+    def _says_yes(self, q: _Question, prefix: str) -> bool:
+        reply = self._continue(q, prefix, {"type": "string", "enum": ["yes", "no"]})
+        return reply.strip().strip("\"'").lower() != "no"
 
     # --- OpenAI function calling ----------------------------------------------------------
 
