@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import contextlib
-import re
 import threading
 from typing import Any, Callable, Iterator
 
@@ -10,13 +9,9 @@ from .config import Config
 from .engines.base import Events, RunResult
 from .engines.execution import Approver, approve_all
 from .constrain import KINDS
-from .errors import ConfigError, EndpointError
+from .errors import ConfigError, ContextOverflow, EndpointDown, EndpointError
 from .llm import LLMClient
 from .tools import Toolbox
-
-# How llama.cpp ("exceeds the available context size"), vLLM and OpenAI ("maximum context
-# length") answer a prompt that does not fit.
-_CONTEXT_EXCEEDED = re.compile(r"context (size|length)|context window", re.I)
 
 # What this process's one GET /models found behind each api_base (open_endpoint asks), so that
 # create_engine, once per batch worker too, does not ask again.
@@ -59,7 +54,7 @@ def open_endpoint(config: Config, on_status: Callable[[str], None] = lambda s: N
         yield api_base
         return
     if not config.server.autostart:
-        raise EndpointError(
+        raise EndpointDown(
             f"nothing answers at {api_base} and server.autostart is false: start a server "
             f"(e.g. `llamacpp/serve`) or use a config with server.autostart: true")
     from .server import running_server
@@ -137,7 +132,7 @@ class Conversation:
         # The prompt outgrew the model's context: forget the oldest exchange and ask again. Only
         # while no tool ran, so that asking again cannot repeat a side effect.
         while (result.stopped == "error" and not result.tool_calls and self.history
-               and _CONTEXT_EXCEEDED.search(result.error or "")):
+               and result.error_type is not None and issubclass(result.error_type, ContextOverflow)):
             del self.history[:2]
             self.forgotten += 1
             result = self.engine.run(question, history=self.history)

@@ -18,7 +18,6 @@ from .errors import AgentError
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 EXIT_CODES = {"answer": 0, "error": 1, "max_turns": 3, "interrupted": 130}
-USAGE_ERRORS = ("ConfigError", "ToolLoadError", "TranscriptError", "BatchError")
 TERMINATED = threading.Event()  # SIGTERM arrived
 
 app = typer.Typer(add_completion=False, rich_markup_mode="rich", context_settings={
@@ -114,7 +113,7 @@ def main(
     except AgentError as e:
         if debug:
             raise
-        fail(str(e), 2 if type(e).__name__ in USAGE_ERRORS else 1)
+        fail(str(e), e.exit_code)
     except KeyboardInterrupt:
         if debug:
             raise

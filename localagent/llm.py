@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -10,11 +11,15 @@ import httpx
 
 from .config import LLMConfig
 from .deadline import DeadlineExceeded, deadline_hooks, head_of
-from .errors import EndpointError, IncompleteReply
+from .errors import (ContextOverflow, EndpointDown, EndpointError, EndpointHTTPError, EndpointTimeout,
+                     IncompleteReply)
 from .redaction import Redactor
 
 # The openai client's own pool limits (httpx's default of 100 connections would queue a batch).
 _LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
+# How llama.cpp ("exceeds the available context size"), vLLM and OpenAI ("maximum context
+# length") say that a prompt does not fit: only their words tell it from other HTTP 400s.
+_CONTEXT_EXCEEDED = re.compile(r"context (size|length)|context window", re.I)
 
 
 @dataclass
@@ -82,12 +87,10 @@ class LLMClient:
                 reply = self._complete(params)
             else:
                 reply = self._stream(params, on_text)
-        except IncompleteReply as e:
-            raise IncompleteReply(self.redact(str(e)), self.redact(e.partial)) from None
         except EndpointError as e:
-            raise EndpointError(self.redact(str(e))) from None
+            raise e.redacted(self.redact) from None
         except self._openai.OpenAIError as e:
-            raise EndpointError(self.redact(endpoint_message(e, self.api_base, self.config.timeout))) from None
+            raise endpoint_error(e, self.api_base, self.config.timeout).redacted(self.redact) from None
         reply.content = self.redact(reply.content)
         for call in reply.tool_calls:
             call.arguments = self.redact(call.arguments)
@@ -178,7 +181,7 @@ class LLMClient:
             data = response.json().get("data", [])
         except (httpx.HTTPError, ValueError, AttributeError) as e:
             message = f"cannot reach the LLM endpoint {self.api_base} ({_reason(e)})"
-            raise EndpointError(self.redact(message)) from None
+            raise EndpointDown(self.redact(message)) from None
         owners = {str(m.get("owned_by", "")).lower() for m in data}
         kind = "llama.cpp" if owners & {"llamacpp", "llama.cpp"} else "vllm" if "vllm" in owners else "unknown"
         return ServerInfo(kind=kind, models=[m.get("id", "") for m in data])
@@ -199,20 +202,23 @@ def openai_client(api_base: str, api_key: str, timeout: float, max_retries: int)
                          http_client=http)
 
 
-def endpoint_message(error: Exception, api_base: str, timeout: float) -> str:
-    """One line for an openai error: which server, which limit or status, what it said."""
+def endpoint_error(error: Exception, api_base: str, timeout: float) -> EndpointError:
+    """An openai error as ours: its kind as the class, one line naming the server, the limit or
+    status, and what the server said."""
     import openai
 
     if isinstance(error, openai.APITimeoutError):
         if isinstance(error.__cause__, DeadlineExceeded):
-            return (f"the reply from {api_base} did not finish within {timeout:g} s "
-                    f"(llm_config.timeout bounds the whole request)")
-        return f"no answer from {api_base} within {timeout:g} s (llm_config.timeout)"
+            return EndpointTimeout(f"the reply from {api_base} did not finish within {timeout:g} s "
+                                   f"(llm_config.timeout bounds the whole request)")
+        return EndpointTimeout(f"no answer from {api_base} within {timeout:g} s (llm_config.timeout)")
     if isinstance(error, openai.APIConnectionError):
-        return f"cannot reach the LLM endpoint {api_base} ({_reason(error)})"
+        return EndpointDown(f"cannot reach the LLM endpoint {api_base} ({_reason(error)})")
     if isinstance(error, openai.APIStatusError):
-        return f"the LLM endpoint answered HTTP {error.status_code}: {_message(error)}"
-    return f"LLM request failed: {error}"
+        said = _message(error)
+        kind = ContextOverflow if _CONTEXT_EXCEEDED.search(said) else EndpointHTTPError
+        return kind(f"the LLM endpoint answered HTTP {error.status_code}: {said}", error.status_code)
+    return EndpointError(f"LLM request failed: {error}")
 
 
 def stream_failure(error: Exception, api_base: str, timeout: float, response: httpx.Response,

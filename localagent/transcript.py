@@ -17,11 +17,7 @@ from typing import Any
 import platformdirs
 
 from .engines.base import RunResult
-from .errors import AgentError
-
-
-class TranscriptError(AgentError):
-    """A transcript or saved conversation cannot be read or written."""
+from .errors import TranscriptError
 
 
 def data_dir() -> Path:

@@ -5,6 +5,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from ..errors import AgentError, IncompleteReply
+
 Stopped = Literal["answer", "max_turns", "error", "interrupted"]
 # What came of a call: it ran (or would have, in a dry run), it ran and failed, or it never ran.
 CallStatus = Literal["ran", "dry_run", "failed", "timed_out", "invalid", "unknown_tool", "refused",
@@ -60,9 +62,17 @@ class RunResult:
     timings: Timings = field(default_factory=Timings)
     error: str | None = None
     partial: str = ""  # the text of a reply that broke off (stopped: error); not an answer
+    # What kind of error `error` is (ContextOverflow...), for the code that acts on it; not in --json.
+    error_type: type[AgentError] | None = field(default=None, repr=False)
+
+    def fail(self, error: AgentError) -> None:
+        """The question ended in `error` (the endpoint failed, mostly)."""
+        self.stopped, self.error, self.error_type = "error", str(error), type(error)
+        self.partial = error.partial if isinstance(error, IncompleteReply) else ""
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
+        del data["error_type"]
         data["timings"] = {k: round(v, 3) for k, v in data["timings"].items()}
         return data
 

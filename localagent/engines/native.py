@@ -19,7 +19,7 @@ from typing import Any
 
 from ..config import AgentConfig
 from ..constrain import KINDS, Constraint, arguments_schema
-from ..errors import AgentError, EndpointError, IncompleteReply
+from ..errors import AgentError, EndpointHTTPError
 from ..grounding import Evidence
 from ..replies import Language, conversation_language, in_language, value_name
 from ..llm import LLMClient, Reply
@@ -105,8 +105,7 @@ class NativeEngine:
         except KeyboardInterrupt:
             q.result.stopped, q.result.error = "interrupted", "interrupted by the user"
         except AgentError as e:  # endpoint down, timeout, HTTP error: the result says which
-            q.result.stopped, q.result.error = "error", str(e)
-            q.result.partial = e.partial if isinstance(e, IncompleteReply) else ""
+            q.result.fail(e)
         finally:
             q.result.timings.total_s = time.perf_counter() - started
         return q.result
@@ -135,8 +134,8 @@ class NativeEngine:
         try:
             text = self._chat(q, [*messages, {"role": "assistant", "content": prefix}], stream=stream,
                               **kwargs).content
-        except EndpointError as e:
-            if schema is None or "HTTP 400" not in str(e):
+        except EndpointHTTPError as e:
+            if schema is None or e.status != 400:
                 raise
             # A server that rejects the grammar (llama.cpp built without llguidance): go on unconstrained.
             self.constraint = None

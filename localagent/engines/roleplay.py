@@ -22,8 +22,8 @@ from typing import Any
 import httpx
 
 from ..config import AgentConfig, LLMConfig
-from ..errors import AgentError, IncompleteReply
-from ..llm import endpoint_message, openai_client, redactor, stream_cut_off, stream_failure
+from ..errors import AgentError, EndpointError
+from ..llm import endpoint_error, openai_client, redactor, stream_cut_off, stream_failure
 from ..parsing import loads_lenient, parse_reply
 from ..tools import Tool, Toolbox
 from ..grounding import Evidence
@@ -363,20 +363,15 @@ class RolePlayEngine:
         except KeyboardInterrupt:
             result.stopped, result.error = "interrupted", "interrupted by the user"
         except self.ms.openai.OpenAIError as e:
-            result.stopped, result.error = "error", self._endpoint_error(e)
-        except IncompleteReply as e:
-            redact = redactor(cfg)
-            result.stopped, result.error, result.partial = "error", redact(str(e)), redact(e.partial)
+            result.fail(endpoint_error(e, self.api_base, cfg.timeout).redacted(redactor(cfg)))
+        except EndpointError as e:
+            result.fail(e.redacted(redactor(cfg)))
         except Exception as e:  # a bug in the package must not end the session
             result.stopped = "error"
             result.error = redactor(cfg)(f"roleplay engine failed: {type(e).__name__}: {e}")
         finally:
             result.timings.total_s = time.perf_counter() - started
         return result
-
-    def _endpoint_error(self, e: Exception) -> str:
-        """The same one-line messages as localagent.llm.LLMClient, the key redacted."""
-        return redactor(self.llm_config)(endpoint_message(e, self.api_base, self.llm_config.timeout))
 
 
 def _answer(text: str) -> str:
