@@ -20,10 +20,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
-import json5
 from pydantic import ConfigDict, create_model
 
 from .errors import ToolLoadError
+from .lenient_json import loads_lenient
 from .tool_limits import ToolError, ToolTimeoutError, call_contained  # noqa: F401 - a call's errors
 
 # What OpenAI-style servers accept as a function name (others answer HTTP 400 to the whole request).
@@ -56,7 +56,10 @@ class Tool:
     def validate(self, arguments: Any) -> dict[str, Any]:
         """Coerce the arguments to the schema's types, or raise ToolArgumentError saying what is wrong."""
         if isinstance(arguments, str):
-            arguments = parse_json_lenient(arguments)
+            try:  # single quotes, trailing commas and comments from small models still parse
+                arguments = loads_lenient(arguments)
+            except ValueError as e:
+                raise ToolArgumentError(f"arguments are not valid JSON: {e}") from None
         if not isinstance(arguments, dict):
             raise ToolArgumentError(f"arguments must be a JSON object, got {type(arguments).__name__}")
         properties = self.parameters.get("properties", {})
@@ -89,14 +92,6 @@ class Tool:
     def _print_to_stderr(self, text: str) -> None:
         sys.stderr.write("".join(f"[{self.name}] {line}\n" for line in text.splitlines()))
         sys.stderr.flush()
-
-
-def parse_json_lenient(text: str) -> Any:
-    """JSON5 so that single quotes, trailing commas and comments from small models still parse."""
-    try:
-        return json5.loads(text)
-    except ValueError as e:
-        raise ToolArgumentError(f"arguments are not valid JSON: {e}") from None
 
 
 _TYPE_NAMES = {"string": str, "integer": int, "number": (int, float), "boolean": bool,
@@ -142,7 +137,7 @@ def coerce(value: Any, schema: dict[str, Any], where: str) -> Any:
         if kind == "boolean" and isinstance(value, str) and value.strip().lower() in ("true", "false"):
             value = value.strip().lower() == "true"
         if kind in ("array", "object") and isinstance(value, str):
-            value = json5.loads(value)
+            value = loads_lenient(value)
     except ValueError:
         pass  # reported below as a type mismatch
     if kind in _TYPE_NAMES and (not isinstance(value, _TYPE_NAMES[kind]) or

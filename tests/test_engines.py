@@ -25,7 +25,8 @@ from localagent.agent import Conversation, create_engine
 from localagent.config import AgentConfig, Config, LLMConfig
 from localagent.engines.base import Events, RunResult
 from localagent.replies import in_language
-from localagent.engines.execution import DRY_RUN_RESULT, history_evidence, observation_text
+from localagent.engines.execution import DRY_RUN_RESULT, history_evidence
+from localagent.react import observation_text
 from localagent.tools import Toolbox
 from scripted_server import ScriptedServer
 

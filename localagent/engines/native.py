@@ -23,16 +23,15 @@ from ..errors import AgentError, EndpointHTTPError
 from ..grounding import Evidence
 from ..replies import Language, conversation_language, in_language, value_name
 from ..llm import LLMClient, Reply
-from ..parsing import ParsedCall, last_action_start, loads_lenient, parse_reply
-from ..prompts import dated, observation_message, react_system_prompt
+from .. import react
+from ..lenient_json import loads_lenient
+from ..parsing import ParsedCall, parse_reply
+from ..prompts import dated
 from ..tools import Tool, ToolArgumentError, Toolbox
 from .base import Events, RunResult, Stopwatch, ToolCallRecord, max_turns_answer
-from .execution import (Approver, CallRunner, approve_all, ask_for_missing, history_evidence,
-                        observation_text, user_answer)
+from .execution import Approver, CallRunner, approve_all, ask_for_missing, history_evidence, user_answer
 
-_ACTION_INPUT = "Action Input:"
 NOT_SAID = "not said"
-_OBSERVATION_STOPS = ["Observation:", "\nObservation"]
 
 
 @dataclass
@@ -65,7 +64,7 @@ class NativeEngine:
         instruction = dated(self.agent.instruction, today or date.today(), self.toolbox)
         if self.function_calling:
             return instruction
-        return react_system_prompt(instruction, self.toolbox)
+        return react.system_prompt(instruction, self.toolbox)
 
     def run(self, question: str, history: list[dict[str, Any]] | None = None) -> RunResult:
         started = time.perf_counter()
@@ -96,7 +95,7 @@ class NativeEngine:
                 if refused := next((r for r in records if r.status == "refused"), None):
                     # The agent asks for what is missing itself; the model never reads the refusal.
                     q.result.answer = ask_for_missing(refused, self.toolbox, q.language)
-                    q.result.stopped, q.result.trace = "answer", f"Final Answer: {q.result.answer}"
+                    q.result.stopped, q.result.trace = "answer", react.final_answer(q.result.answer)
                     break
                 self._add_observations(q, calls[:len(records)], records)
             else:
@@ -139,13 +138,13 @@ class NativeEngine:
                 raise
             # A server that rejects the grammar (llama.cpp built without llguidance): go on unconstrained.
             self.constraint = None
-            return self._continue(q, prefix, stream=stream, stop=stop or _OBSERVATION_STOPS, history=history)
+            return self._continue(q, prefix, stream=stream, stop=stop or react.STOPS, history=history)
         return text[len(prefix):] if text.startswith(prefix) else text  # llama.cpp echoes the prefill
 
     # --- ReAct ----------------------------------------------------------------------------
 
     def _react_turn(self, q: _Question) -> tuple[list[ParsedCall], str]:
-        text = self._continue(q, q.scratchpad, stream=True, stop=_OBSERVATION_STOPS)
+        text = self._continue(q, q.scratchpad, stream=True, stop=react.STOPS)
         if self.constraint:
             text = self._complete_constrained(q, text)
         parsed = parse_reply(text)
@@ -160,22 +159,23 @@ class NativeEngine:
         Free arguments that already fit are kept: under a grammar the bundled 1.5B model fills
         optional keys it would rightly leave out (measured in bench/: 71 % vs 76 % correct)."""
         if not text.strip():
-            choice = self._continue(q, q.scratchpad + "Action: ",
+            choice = self._continue(q, f"{q.scratchpad}{react.ACTION} ",
                                     {"type": "string", "enum": [*self.toolbox.names(), "none"]})
             try:
                 name = str(loads_lenient(choice)) if choice.strip() else "none"
             except ValueError:  # the server ignored the enum grammar: take the text as it is
                 name = choice.strip().strip("\"'")
             if name not in self.toolbox.tools:
-                return "Answer: " + self._continue(q, q.scratchpad + "Answer: ", stop=_OBSERVATION_STOPS).strip()
-            text = f"Action: {name}\n"
+                answer = self._continue(q, f"{q.scratchpad}{react.ANSWER} ", stop=react.STOPS)
+                return f"{react.ANSWER} {answer.strip()}"
+            text = f"{react.ACTION} {name}\n"
         parsed = parse_reply(text)
         call = parsed.calls[-1] if parsed.calls else None
         tool = self.toolbox.get(call.name) if call else None
         if tool is None or _fits(tool, call):  # an answer, a valid call, or an unknown tool to report
             return text
-        head = text[:last_action_start(text)].rstrip()
-        step = f"{head}\nAction: {tool.name}\n{_ACTION_INPUT} ".lstrip()
+        head = text[:react.last_action_start(text)].rstrip()
+        step = f"{head}\n{react.action_step(tool.name)}".lstrip()
         return step + self._continue(q, q.scratchpad + step, arguments_schema(tool.parameters)).strip()
 
     def confirm_choice(self, q: _Question, name: str, value: Any, spec: dict) -> bool:
@@ -236,17 +236,17 @@ class NativeEngine:
         return record
 
     def _add_observations(self, q: _Question, calls: list[ParsedCall], records: list[ToolCallRecord]) -> None:
-        texts = [observation_text(r) for r in records]
-        q.trace.append(observation_message(texts))
+        texts = [react.observation_text(r) for r in records]
+        q.trace.append(react.observation_message(texts))
         if all(c.id for c in calls):  # answers to the server's own tool_calls
             q.messages += [{"role": "tool", "tool_call_id": c.id, "content": t} for c, t in zip(calls, texts)]
         elif self.function_calling or not self.prefill:
             if q.scratchpad:  # no prefill: the steps so far become an assistant turn of their own
                 q.messages.append({"role": "assistant", "content": q.scratchpad.strip()})
                 q.scratchpad = ""
-            q.messages.append({"role": "user", "content": observation_message(texts)})
+            q.messages.append({"role": "user", "content": react.observation_message(texts)})
         else:
-            q.scratchpad += observation_message(texts) + "\n"
+            q.scratchpad += react.observation_message(texts) + "\n"
 
 
 def _fits(tool: Tool, call: ParsedCall) -> bool:

@@ -12,7 +12,6 @@ import inspect
 import io
 import json
 import os
-import re
 import time
 from datetime import date
 from dataclasses import dataclass, field
@@ -24,18 +23,17 @@ import httpx
 from ..config import AgentConfig, LLMConfig
 from ..errors import AgentError, EndpointError
 from ..llm import endpoint_error, openai_client, redactor, stream_cut_off, stream_failure
-from ..parsing import loads_lenient, parse_reply
+from .. import react
+from ..lenient_json import loads_lenient
+from ..parsing import parse_reply
 from ..tools import Tool, Toolbox
 from ..grounding import Evidence
 from ..prompts import dated
 from ..replies import conversation_language, in_language
 from .base import Events, RunResult, Stopwatch, ToolCallRecord
-from .execution import (Approver, CallRunner, approve_all, ask_for_missing, history_evidence,
-                        observation_text, user_answer)
+from .execution import Approver, CallRunner, approve_all, ask_for_missing, history_evidence, user_answer
 
 LLM_NAME = "localagent-openai"  # the model_server name our LLM class is registered under
-_ANSWER = re.compile(r"^[ \t*]*(?:Final[ \t]+)?Answer[ \t*]*[:：]", re.M | re.I)
-_ACTION_LINE = re.compile(r"^[ \t*]*Action(?:[ \t]*Input)?[ \t*]*[:：].*$\n?", re.M | re.I)
 
 
 class _TurnLimit(Exception):
@@ -85,7 +83,7 @@ class _State:
             raise _AskUser(record)
         self.called_in = self.result.turns
         self.events.on_tool_end(record)
-        text = observation_text(record)
+        text = react.observation_text(record)
         if record.executed and record.result:
             self.context.append(record.result)  # ids a tool returned may be used in later calls
         self.observations.append(text)
@@ -349,17 +347,17 @@ class RolePlayEngine:
                     steps.append(chunk)  # the LLM streams the text deltas to events.on_text itself
             if result.tool_calls and state.called_in == result.turns:
                 raise _TurnLimit  # RolePlay's own limit (10 turns) ended it after a call, without an answer
-            result.answer = user_answer(_answer(state.reply), result.tool_calls, language)
+            result.answer = user_answer(react.last_answer(state.reply), result.tool_calls, language)
             result.stopped = "answer"
             result.trace = "" if cfg.is_function_call else "".join(steps).strip()
         except _AskUser as ask:
             result.answer, result.stopped = ask_for_missing(ask.record, self.toolbox, language), "answer"
-            result.trace = "" if cfg.is_function_call else f"Final Answer: {result.answer}"
+            result.trace = "" if cfg.is_function_call else react.final_answer(result.answer)
         except _TurnLimit:
             last = result.tool_calls[-1] if result.tool_calls else None
             result.stopped = "max_turns"
             result.answer = (f"Stopped after {result.turns} turns without a final answer."
-                             + (f" Last tool result: {observation_text(last)}" if last else ""))
+                             + (f" Last tool result: {react.observation_text(last)}" if last else ""))
         except KeyboardInterrupt:
             result.stopped, result.error = "interrupted", "interrupted by the user"
         except self.ms.openai.OpenAIError as e:
@@ -373,8 +371,3 @@ class RolePlayEngine:
             result.timings.total_s = time.perf_counter() - started
         return result
 
-
-def _answer(text: str) -> str:
-    """What follows the last `Answer:` label (or all the text), without Action lines."""
-    labels = list(_ANSWER.finditer(text))
-    return _ACTION_LINE.sub("", text[labels[-1].end():] if labels else text).strip()
