@@ -210,10 +210,12 @@ def open_transcript(opts: Options, config):
 
 def run_chat(opts: Options, config, toolbox) -> int:
     """One question (a prompt) or the REPL (none)."""
-    from .agent import Conversation, create_engine, open_endpoint
-    from .transcript import load_history
+    from .endpoint import open_endpoint
+    from .engines.factory import create_engine
+    from .memory import Conversation
+    from .transcript import load_exchanges
 
-    history = load_history(opts.resume) if opts.resume else []
+    history = load_exchanges(opts.resume) if opts.resume else []
     transcript = open_transcript(opts, config)
     events = None
     if not opts.json_out:  # rich's live display: not imported for --json, before the first request
@@ -246,7 +248,8 @@ def run_chat(opts: Options, config, toolbox) -> int:
 
 
 def run_batch(opts: Options, config, toolbox) -> int:
-    from .agent import create_engine, open_endpoint
+    from .endpoint import open_endpoint
+    from .engines.factory import create_engine
     from .batch import BatchError, read_prompts
     from .batch import run_batch as answer_all
     from .render import stderr

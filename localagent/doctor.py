@@ -18,7 +18,8 @@ from rich.text import Text
 from .config import Config, load_config, load_mcp_file
 from .constrain import KINDS
 from .errors import AgentError, ServerError
-from .llm import LLMClient, ServerInfo, endpoint_answers
+from .endpoint import endpoint_answers
+from .llm import LLMClient, ServerInfo
 from .render import tools_table
 from .tools import Tool, load_source, replaced_message
 from .transcript import data_dir

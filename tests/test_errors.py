@@ -72,7 +72,8 @@ def test_redacting_keeps_the_kind_and_its_facts():
 
 
 def test_only_a_context_overflow_makes_the_conversation_forget(tmp_path):
-    from localagent.agent import Conversation, create_engine
+    from localagent.engines.factory import create_engine
+    from localagent.memory import Conversation
     from localagent.config import Config
     from localagent.tools import Toolbox
 

@@ -6,40 +6,40 @@ observation; nothing here raises into the agent loop.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Protocol
+from typing import Any, Callable
 
 from .. import grounding, react
 from ..grounding import Evidence, normalise
 from ..replies import Language, ask_for, cannot_do, dry_run_notice, value_name
 from ..tool_limits import ToolTimeoutError
 from ..tools import Tool, ToolArgumentError, Toolbox
-from .base import CallStatus, ToolCallRecord
+from .base import Approver, CallStatus, Exchange, History, Message, ToolCallRecord, approve_all
 
 # What the model reads for a call that a dry run did not make: no result it could report.
 DRY_RUN_RESULT = '{"dry_run": true, "note": "a dry run: the tool did not run and returned no data"}'
 
 
-class Approver(Protocol):
-    def __call__(self, tool: Tool, arguments: dict[str, Any]) -> str | None:
-        """None to run the call, or the reason it may not run."""
-
-
-def approve_all(tool: Tool, arguments: dict[str, Any]) -> str | None:
-    return None
-
-
-def history_evidence(history: list[dict[str, Any]]) -> list[str]:
-    """What earlier exchanges make count as given: what the user said and what tools returned.
+def history_evidence(history: History) -> list[str]:
+    """What earlier exchanges make count as given: what the user said and what tools returned
+    (their records say; a history that is only text has its observations read back).
     Not the model's own words: an id it invented (and grounding refused) stays refused."""
-    evidence = []
-    for message in history:
-        role, content = message.get("role"), str(message.get("content") or "")
-        if role == "user":
-            evidence.append(content)
+    evidence: list[str] = []
+    for item in history:
+        if isinstance(item, Exchange) and item.tool_calls is not None:
+            evidence.append(item.question)
+            evidence += [r.result for r in item.tool_calls if r.executed and r.result and not r.error]
             continue
-        results = [content] if role == "tool" else react.observations(content) if role == "assistant" else []
-        evidence += [r for r in results if not r.startswith(react.ERROR)]  # e.g. "not executed: ..."
+        for message in item.messages() if isinstance(item, Exchange) else [item]:
+            evidence += _message_evidence(message)
     return evidence
+
+
+def _message_evidence(message: Message) -> list[str]:
+    role, content = message.get("role"), str(message.get("content") or "")
+    if role == "user":
+        return [content]
+    results = [content] if role == "tool" else react.observations(content) if role == "assistant" else []
+    return [r for r in results if not r.startswith(react.ERROR)]  # e.g. "not executed: ..."
 
 
 class CallRunner:

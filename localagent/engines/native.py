@@ -12,52 +12,45 @@ the arguments it writes are always valid JSON of the right shape.
 """
 from __future__ import annotations
 
-import time
 from datetime import date
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import AgentConfig
 from ..constrain import KINDS, Constraint, arguments_schema
-from ..errors import AgentError, EndpointHTTPError
-from ..grounding import Evidence
-from ..replies import Language, conversation_language, in_language, value_name
+from ..endpoint import Endpoint
+from ..errors import EndpointHTTPError
+from ..replies import in_language, value_name
 from ..llm import LLMClient, Reply
 from .. import react
 from ..lenient_json import loads_lenient
 from ..parsing import ParsedCall, parse_reply
 from ..prompts import dated
 from ..tools import Tool, ToolArgumentError, Toolbox
-from .base import Events, RunResult, Stopwatch, ToolCallRecord, max_turns_answer
-from .execution import Approver, CallRunner, approve_all, ask_for_missing, history_evidence, user_answer
+from .base import Approver, Events, History, RunResult, ToolCallRecord, approve_all
+from .question import Question
 
 NOT_SAID = "not said"
 
 
 @dataclass
-class _Question:
-    """The state of one question while the engine works on it."""
+class _Question(Question):
+    """One question, with what the native engine sends the model for it."""
 
-    messages: list[dict[str, Any]]
-    result: RunResult
-    runner: CallRunner
+    messages: list[dict[str, Any]] = field(default_factory=list)
     scratchpad: str = ""  # ReAct steps so far, continued by the server (prefill)
     trace: list[str] = field(default_factory=list)  # every ReAct step of the question, for memory
-    evidence: list[str] = field(default_factory=list)  # what the user said and tools returned
-    language: Language = "en"  # the user's: what the agent itself says is written in it
-    today: date = field(default_factory=date.today)  # relative dates are resolved against it
     asked: int = 0  # how many of `messages` lead up to the question (the system prompt, memory, it)
 
 
 class NativeEngine:
-    def __init__(self, llm: LLMClient, toolbox: Toolbox, agent: AgentConfig, *, server: str = "unknown",
-                 function_calling: bool = False, constrained: bool = True, approve: Approver = approve_all,
+    def __init__(self, endpoint: Endpoint, toolbox: Toolbox, agent: AgentConfig, *, approve: Approver = approve_all,
                  dry_run: bool = False, events: Events | None = None):
-        self.llm, self.toolbox, self.agent = llm, toolbox, agent
-        self.function_calling = function_calling
+        self.llm, self.toolbox, self.agent = LLMClient(endpoint.config, endpoint.api_base), toolbox, agent
+        self.function_calling = endpoint.config.is_function_call
         # Continuing an assistant message (prefill) and constraining it need a known server.
-        self.prefill = Constraint(server) if server in KINDS else None
-        self.constraint = self.prefill if constrained else None
+        self.prefill = Constraint(endpoint.kind) if endpoint.kind in KINDS else None
+        self.constraint = self.prefill if agent.constrained != "off" else None
         self.approve, self.dry_run, self.events = approve, dry_run, events or Events()
 
     def system_prompt(self, today: date | None = None) -> str:
@@ -66,56 +59,34 @@ class NativeEngine:
             return instruction
         return react.system_prompt(instruction, self.toolbox)
 
-    def run(self, question: str, history: list[dict[str, Any]] | None = None) -> RunResult:
-        started = time.perf_counter()
-        history = history or []
-        today = date.today()
-        language = conversation_language(question, history)
-        q = _Question(
-            messages=[{"role": "system", "content": self.system_prompt(today)}, *history,
-                      {"role": "user", "content": in_language(question, language)}],
-            result=RunResult(),
-            runner=CallRunner(self.toolbox, approve=self.approve, dry_run=self.dry_run,
-                              grounding=self.agent.grounding,
-                              max_observation_chars=self.agent.max_observation_chars),
-            evidence=history_evidence(history) + [question],
-            language=language, today=today)
+    def run(self, question: str, history: History | None = None) -> RunResult:
+        q = _Question.start(question, history, self.toolbox, self.agent, approve=self.approve,
+                            dry_run=self.dry_run, events=self.events)
+        q.messages = [{"role": "system", "content": self.system_prompt(q.today)}, *q.history,
+                      {"role": "user", "content": in_language(question, q.language)}]
         q.asked = len(q.messages)
-        try:
-            for turn in range(1, self.agent.max_turns + 1):
-                q.result.turns = turn
-                self.events.on_turn(turn)
+        with q.ending():
+            while q.next_turn():
                 calls, answer = self._fc_turn(q) if self.function_calling else self._react_turn(q)
                 if not calls:
-                    q.result.answer = user_answer(answer, q.result.tool_calls, q.language)
-                    q.result.stopped = "answer"
-                    q.result.trace = "\n".join(q.trace) if not self.function_calling else ""
+                    q.answered(answer, "" if self.function_calling else "\n".join(q.trace))
                     break
                 records = self._run_calls(q, calls)
                 if refused := next((r for r in records if r.status == "refused"), None):
-                    # The agent asks for what is missing itself; the model never reads the refusal.
-                    q.result.answer = ask_for_missing(refused, self.toolbox, q.language)
-                    q.result.stopped, q.result.trace = "answer", react.final_answer(q.result.answer)
+                    q.ask_for_missing(refused)
                     break
                 self._add_observations(q, calls[:len(records)], records)
             else:
-                q.result.stopped = "max_turns"
-                q.result.answer = max_turns_answer(self.agent.max_turns, q.result.tool_calls)
-        except KeyboardInterrupt:
-            q.result.stopped, q.result.error = "interrupted", "interrupted by the user"
-        except AgentError as e:  # endpoint down, timeout, HTTP error: the result says which
-            q.result.fail(e)
-        finally:
-            q.result.timings.total_s = time.perf_counter() - started
+                q.at_turn_limit()
         return q.result
 
     # --- one LLM request ------------------------------------------------------------------
 
     def _chat(self, q: _Question, messages: list[dict], stream: bool = False, **kwargs: Any) -> Reply:
         on_text = self.events.on_text if stream and self.events.streams else None
-        with Stopwatch(q.result.timings, "llm_s"):
+        with q.llm_request() as add_usage:
             reply = self.llm.chat(messages, on_text=on_text, **kwargs)
-        q.result.usage.add(reply.prompt_tokens, reply.completion_tokens)
+            add_usage(reply.prompt_tokens, reply.completion_tokens)
         return reply
 
     def _continue(self, q: _Question, prefix: str, schema: dict | None = None, stream: bool = False,
@@ -225,15 +196,8 @@ class NativeEngine:
         return records
 
     def _run_call(self, q: _Question, call: ParsedCall) -> ToolCallRecord:
-        with Stopwatch(q.result.timings, "tools_s"):
-            record = q.runner.run(call.name, call.arguments, Evidence(tuple(q.evidence), q.today),
-                                  parse_error=call.error, on_start=self.events.on_tool_start,
-                                  confirm=(lambda *a: self.confirm_choice(q, *a)) if self.constraint else None)
-        q.result.tool_calls.append(record)
-        if record.result and not record.error:
-            q.evidence.append(record.result)  # ids a tool returned may be used in later calls
-        self.events.on_tool_end(record)
-        return record
+        return q.run_call(call.name, call.arguments, parse_error=call.error,
+                          confirm=(lambda *a: self.confirm_choice(q, *a)) if self.constraint else None)
 
     def _add_observations(self, q: _Question, calls: list[ParsedCall], records: list[ToolCallRecord]) -> None:
         texts = [react.observation_text(r) for r in records]
