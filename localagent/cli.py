@@ -49,7 +49,7 @@ def note(message: str) -> None:
     stderr.print(f"[dim]note:[/] {message}", highlight=False, soft_wrap=True)
 
 
-@dataclass
+@dataclass(kw_only=True)  # built by name: sixteen options in a row are easy to shift by one
 class Options:
     prompt: Optional[str]
     config: Path
@@ -106,8 +106,10 @@ def main(
 
     Exit codes: 0 answered, 1 error, 2 bad config/options/input, 3 stopped at agent.max_turns, 130 interrupted (Ctrl-C or SIGTERM).
     """
-    opts = Options(prompt, config or default_config(), tools, engine, json_out, yes, dry_run, verbose, debug,
-                   transcript, no_transcript, resume, batch, out, concurrency, doctor, mcp, stop_server)
+    opts = Options(prompt=prompt, config=config or default_config(), tools=tools, engine=engine, json_out=json_out,
+                   yes=yes, dry_run=dry_run, verbose=verbose, debug=debug, transcript=transcript,
+                   no_transcript=no_transcript, resume=resume, batch=batch, out=out, concurrency=concurrency,
+                   doctor=doctor, mcp=mcp, stop_server=stop_server)
     try:
         code = run(opts)
     except AgentError as e:

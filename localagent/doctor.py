@@ -172,7 +172,7 @@ def check_tools(report: Report, config: Config, extra_tools: list[str]) -> list[
             continue
         report.line("ok" if loaded else "warn", "tools", f"{source}: {len(loaded)} tool(s)")
         for tool in loaded:
-            if tool.name in tools and tools[tool.name].source != tool.source:
+            if tool.name in tools and tools[tool.name].origin != tool.origin:
                 report.line("warn", "tools", replaced_message(tools[tool.name], tool))
             tools[tool.name] = tool
     if tools:
