@@ -50,6 +50,7 @@ def record_of(case: dict, result: Any, log: Log, wall_s: float) -> dict[str, Any
         "stopped": result.stopped,
         "answer": result.answer or "",
         "wall_s": round(wall_s, 3),
+        "checks_s": round(result.timings.checks_s, 3),  # of wall_s: asking the model about calls
         "server_s": None if log.server_s() is None else round(log.server_s(), 3),
         "requests": len(log.requests),
         "prompt_tokens": result.usage.prompt_tokens,
@@ -77,6 +78,10 @@ def summarize(records: list[dict]) -> dict[str, Any]:
     out["refused_need_call"] = sum(bool(r["refused"]) and not r["calls"] for r in need)
     out["refused_no_call"] = sum(bool(r["refused"]) and not r["calls"] for r in no)
     out["wall_s"] = round(sum(r["wall_s"] for r in records), 2)
+    # What the checks before a call add to a question that needs one (older results lack checks_s).
+    checks = sum(r.get("checks_s", 0) for r in need)
+    rest = sum(r["wall_s"] for r in need) - checks
+    out["checks_share_need_call"] = round(checks / rest, 4) if need and rest > 0 else None
     servers = [r["server_s"] for r in records if r["server_s"] is not None]
     out["server_s"] = round(sum(servers), 2) if servers else None
     return out

@@ -47,4 +47,16 @@ class ForcedCallEngine(WholeReplyGrammarEngine):
         return super()._react_turn(q)
 
 
-ALTERNATIVES = {"native-whole-grammar": WholeReplyGrammarEngine, "native-forced": ForcedCallEngine}
+class UncheckedEngine(NativeEngine):
+    """The native engine without the checks before a call (grounding, its enum confirmation, the
+    relevance question): what those checks cost in time is measured against it."""
+
+    def __init__(self, endpoint, toolbox, agent, **kwargs):
+        super().__init__(endpoint, toolbox, agent.model_copy(update={"grounding": False}), **kwargs)
+
+    def serves_request(self, q: _Question, tool) -> bool:
+        return True
+
+
+ALTERNATIVES = {"native-whole-grammar": WholeReplyGrammarEngine, "native-forced": ForcedCallEngine,
+                "native-unchecked": UncheckedEngine}

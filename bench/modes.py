@@ -17,6 +17,7 @@ MODES: dict[str, tuple[str, str | None, bool]] = {
     "native-fc": ("native", None, True),                  # OpenAI function calling (server's tool template)
     "native-whole-grammar": ("native", "on", False),      # one grammar over the whole reply (call or answer)
     "native-forced": ("native", "on", False),             # the reply must be a call (like tool_choice=required)
+    "native-unchecked": ("native", "auto", False),        # no grounding, no relevance check: their time cost
 }
 DEFAULT_MODES = ["native", "native-unconstrained", "roleplay"]
 

@@ -5,6 +5,8 @@ Each script item is what "the model" writes for one turn: a string, or a dict wi
 `constrained` (the arguments written when the engine continues `Action Input:` under a schema).
 Like llama.cpp it applies `stop` strings, and when the last message is an assistant prefill
 it continues the previous item's text from `Action Input:` (the constrained-arguments request).
+A request constrained to a choice of strings (a grammar over a string enum, e.g. the engine's
+yes/no relevance check) is answered with the next text in `choices`, else the first option as JSON.
 Every request body is recorded in `requests`, the path of every GET in `gets`.
 """
 from __future__ import annotations
@@ -51,8 +53,10 @@ class LoopbackServer:
 
 
 class ScriptedServer(LoopbackServer):
-    def __init__(self, script: list[Any] | None = None, owned_by: str = "llamacpp", reject_grammar: bool = False):
+    def __init__(self, script: list[Any] | None = None, owned_by: str = "llamacpp", reject_grammar: bool = False,
+                 choices: list[str] | None = None):
         self.script = list(script or [])
+        self.choices = list(choices or [])
         self.owned_by = owned_by
         self.reject_grammar = reject_grammar  # like a llama.cpp built without llguidance
         self.requests: list[dict[str, Any]] = []
@@ -72,6 +76,8 @@ class ScriptedServer(LoopbackServer):
                 return {"status": 400, "message": "Failed to parse grammar"}
             messages = body.get("messages", [])
             prefill = messages[-1]["content"] if messages and messages[-1]["role"] == "assistant" else ""
+            if options := _string_choice(body.get("grammar")):
+                return {"content": self.choices.pop(0) if self.choices else json.dumps(options[0])}
             if (prefill or "").rstrip().endswith("Action Input:") and "Action Input:" in self._last_text:
                 rest = self._constrained or self._last_text.split("Action Input:", 1)[-1].strip()
                 return {"content": _apply_stop(rest, body.get("stop"))}
@@ -135,6 +141,14 @@ class ScriptedServer(LoopbackServer):
                 self.close_connection = True
 
         return Handler
+
+
+def _string_choice(grammar: str | None) -> list[str] | None:
+    """The options of an llguidance grammar that allows one JSON string of an enum."""
+    if not grammar or "%json" not in grammar:
+        return None
+    schema = json.loads(grammar.split("%json", 1)[1])
+    return schema.get("enum") if schema.get("type") == "string" else None
 
 
 def _apply_stop(text: str, stop: Any) -> str:

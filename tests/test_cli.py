@@ -85,10 +85,10 @@ def test_json_output_shape_with_a_tool_call(tmp_path):
     assert set(result) == {"answer", "trace", "stopped", "turns", "tool_calls", "usage", "timings", "error", "partial"}
     assert result["answer"] == "6*7 is 42." and result["stopped"] == "answer" and result["turns"] == 2
     assert result["tool_calls"] == [{"name": "Calculator", "arguments": {"expression": "6*7"},
-                                     "status": "ran", "result": "6*7 = 42", "error": None, "missing": [],
+                                     "status": "ran", "result": "6*7 = 42", "error": None, "refusal": None, "missing": [],
                                      "repeats": None}]
     assert result["usage"]["prompt_tokens"] == 20 and result["usage"]["completion_tokens"] > 0
-    assert set(result["timings"]) == {"total_s", "llm_s", "tools_s"} and result["error"] is None
+    assert set(result["timings"]) == {"total_s", "llm_s", "tools_s", "checks_s"} and result["error"] is None
 
 
 def test_plain_answer_goes_to_stdout_alone(tmp_path):

@@ -156,3 +156,14 @@ def test_a_missing_value_on_tools_without_annotations_is_asked_for(bundled_llm, 
 @pytest.mark.parametrize("question, language", [("法国的首都是哪里？", "zh"), ("What is 17 plus 25?", "en")])
 def test_a_question_no_tool_serves_runs_no_tool(bundled_llm, question, language):
     asks_or_answers_cleanly(native_engine(bundled_llm, EVERYDAY).run(question), language)
+
+
+MARKET = str(ROOT / "tests" / "fixtures" / "market_tools.py")
+
+
+@pytest.mark.parametrize("question, language", [("1到100的整数加起来是多少？", "zh"),
+                                                ("Who wrote Pride and Prejudice?", "en")])
+def test_a_tool_that_does_not_serve_the_question_is_neither_run_nor_asked_about(bundled_llm, question, language):
+    result = native_engine(bundled_llm, MARKET).run(question)
+    asks_or_answers_cleanly(result, language)
+    assert not [c for c in result.tool_calls if c.refusal == "missing"], result.tool_calls  # no "which ticker?"

@@ -334,12 +334,51 @@ def test_native_keeps_free_arguments_that_fit_the_schema(toolbox):
     with ScriptedServer([v.call("RenewInstance", RENEW_ARGS), v.answer(ANSWER)], owned_by=v.server) as server:
         result = make_engine(v, server.api_base, toolbox).run(QUESTION)
     assert result.stopped == "answer" and result.answer == ANSWER
-    first, second = server.chat_requests()
+    first, check, second = server.chat_requests()
     assert "grammar" not in first and "grammar" not in second
+    assert check["messages"][-1]["content"].startswith("Thought: RenewInstance does: ")  # the relevance check
     scratchpad = second["messages"][-1]["content"]
     assert second["messages"][:-1] == first["messages"]  # the prompt only grows at its end
     assert scratchpad.startswith("Thought: I need RenewInstance\nAction: RenewInstance\nAction Input: {")
     assert scratchpad.endswith(f"Observation: {result.tool_calls[0].result}\n")
+
+
+def test_native_does_not_run_a_tool_that_does_not_do_what_was_asked(toolbox):
+    """The model reaches for a tool that does not serve the question; asked outright, it says no.
+    The call does not run and is not asked about: with no tool left, the model answers itself,
+    continuing its own check (one assistant message: the prompt only grows at its end)."""
+    v = NATIVE_LLAMACPP
+    one_tool = toolbox.only(["RenewInstance"])
+    with ScriptedServer([v.call("RenewInstance", RENEW_ARGS), "巴黎是法国的首都。"], owned_by=v.server,
+                        choices=['"no"']) as server:
+        result = make_engine(v, server.api_base, one_tool).run("法国的首都是哪里？" + INSTANCE)
+    assert (result.stopped, result.answer) == ("answer", "巴黎是法国的首都。")
+    [record] = result.tool_calls
+    assert (record.status, record.refusal, record.missing) == ("refused", "unrelated", [])
+    first, check, final = server.chat_requests()
+    assert check["messages"][-1]["content"].endswith("Is that what the user asked for? Answer: ")
+    assert final["messages"][-1]["content"] == check["messages"][-1]["content"] + "no\nFinal Answer: "
+    assert "grammar" not in final
+
+
+def test_native_picks_another_tool_after_one_that_does_not_serve(toolbox, deploy_log):
+    """Another tool is left: the model reads its check and may choose it; a tool judged once is not
+    asked about again, and one the model insists on ends the question in an answer."""
+    v = NATIVE_LLAMACPP
+    deploy = {"instance_id": INSTANCE, "version": "v2"}
+    with ScriptedServer([v.call("RenewInstance", RENEW_ARGS), v.call("Deploy", deploy), v.answer("部署好了")],
+                        owned_by=v.server, choices=['"no"', '"yes"']) as server:
+        result = make_engine(v, server.api_base, toolbox).run(f"把 v2 部署到 {INSTANCE}")
+    assert [(r.name, r.status) for r in result.tool_calls] == [("RenewInstance", "refused"), ("Deploy", "ran")]
+    assert result.answer == "部署好了" and deploy_log.exists()
+    second_turn = free_requests(server)[1]["messages"][-1]["content"]
+    assert second_turn.startswith("Thought: RenewInstance does: ") and second_turn.endswith("Answer: no\n")
+
+    with ScriptedServer([v.call("RenewInstance", RENEW_ARGS), v.call("RenewInstance", RENEW_ARGS), "我做不到。"],
+                        owned_by=v.server, choices=['"no"']) as server:
+        result = make_engine(v, server.api_base, toolbox).run(f"把 v2 部署到 {INSTANCE}")
+    assert [r.status for r in result.tool_calls] == ["refused", "refused"] and result.answer == "我做不到。"
+    assert len([r for r in server.chat_requests() if "grammar" in r]) == 1  # one check per tool
 
 
 def test_native_rewrites_invalid_arguments_under_the_schema(toolbox):
@@ -352,7 +391,7 @@ def test_native_rewrites_invalid_arguments_under_the_schema(toolbox):
         result = make_engine(v, server.api_base, toolbox).run(QUESTION)
     assert result.stopped == "answer" and result.answer == ANSWER
     assert result.tool_calls[0].arguments == {"instance_id": "i-rj90a7e840y5cde", "period": "22"}
-    first, constrained, second = server.chat_requests()
+    first, constrained, _check, second = server.chat_requests()
     assert constrained["messages"][-1] == {"role": "assistant",
                                            "content": "Thought: I need RenewInstance\nAction: RenewInstance\nAction Input: "}
     schema = json.loads(constrained["grammar"].split("%json ", 1)[1])
@@ -382,13 +421,13 @@ def test_native_prefill_empty_reply_asks_for_the_tool_choice(toolbox):
     """A small model that jumps straight to an imagined Observation writes nothing free: the engine
     asks for the tool name under an enum grammar, then for its arguments."""
     v = NATIVE_LLAMACPP
-    script = ["Observation: made up", '"RenewInstance"', json.dumps(RENEW_ARGS), v.answer(ANSWER)]
-    with ScriptedServer(script, owned_by=v.server) as server:
+    script = ["Observation: made up", json.dumps(RENEW_ARGS), v.answer(ANSWER)]
+    with ScriptedServer(script, owned_by=v.server, choices=['"RenewInstance"']) as server:
         result = make_engine(v, server.api_base, toolbox).run(QUESTION)
     assert (result.stopped, result.answer, result.turns) == ("answer", ANSWER, 2)
     [record] = result.tool_calls
     assert record.error is None and RENEWED in record.result
-    _, choice, arguments, _ = server.chat_requests()
+    _, choice, arguments, _check, _ = server.chat_requests()
     assert choice["messages"][-1] == {"role": "assistant", "content": "Action: "}
     assert '"enum": ["RenewInstance", "DescribeInstance", "Deploy", "Explode", "none"]' in choice["grammar"]
     assert arguments["messages"][-1]["content"] == "Action: RenewInstance\nAction Input: "
@@ -397,7 +436,8 @@ def test_native_prefill_empty_reply_asks_for_the_tool_choice(toolbox):
 def test_native_prefill_tool_choice_that_is_not_json_does_not_raise(toolbox):
     # A server that ignores the grammar may answer the tool-choice request with any text.
     v = NATIVE_LLAMACPP
-    result, free = run(v, ["", "I think no tool", "你好！"], toolbox)
+    with ScriptedServer(["", "你好！"], owned_by=v.server, choices=["I think no tool"]) as server:
+        result = make_engine(v, server.api_base, toolbox).run(QUESTION)
     assert (result.stopped, result.answer, result.error, result.tool_calls) == ("answer", "你好！", None, [])
 
 

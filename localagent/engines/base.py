@@ -18,6 +18,9 @@ Stopped = Literal["answer", "max_turns", "error", "interrupted"]
 CallStatus = Literal["ran", "dry_run", "failed", "timed_out", "invalid", "unknown_tool", "refused",
                      "repeated", "not_approved"]
 EXECUTED: frozenset[str] = frozenset({"ran", "dry_run", "failed", "timed_out"})
+# Why a call was refused: a required value the user did not give, or a tool that does not do
+# what the user asked (the model reached for the nearest tool, e.g. a stock quote for a sum).
+Refusal = Literal["missing", "unrelated"]
 
 
 @dataclass
@@ -29,7 +32,8 @@ class ToolCallRecord:
     status: CallStatus = "ran"
     result: str | None = None
     error: str | None = None  # why it did not run or failed, as the model reads it
-    missing: list[str] = field(default_factory=list)  # refused: the values the user did not give
+    refusal: Refusal | None = None  # refused: why
+    missing: list[str] = field(default_factory=list)  # refused for "missing": the values not given
     repeats: int | None = None  # repeated: the number (from 1) of the earlier call of the question
 
     @property
@@ -77,8 +81,9 @@ class Usage:
 @dataclass
 class Timings:
     total_s: float = 0.0
-    llm_s: float = 0.0
-    tools_s: float = 0.0
+    llm_s: float = 0.0  # every request to the model, the checks' included
+    tools_s: float = 0.0  # the tools themselves
+    checks_s: float = 0.0  # asking the model about a call before it runs (relevance, an option's name)
 
 
 @dataclass

@@ -54,7 +54,9 @@ class CallRunner:
 
     def run(self, name: str, arguments: Any, evidence: Evidence, parse_error: str | None = None,
             on_start: Callable[[ToolCallRecord], None] | None = None,
-            confirm: grounding.ConfirmChoice | None = None) -> ToolCallRecord:
+            confirm: grounding.ConfirmChoice | None = None,
+            serves: Callable[[Tool], bool] | None = None) -> ToolCallRecord:
+        """`serves(tool)`: whether the tool does what the user asked (None: not checked)."""
         self.calls += 1
         record = ToolCallRecord(name=name, arguments=arguments if isinstance(arguments, dict)
                                 else {"_raw": str(arguments)})
@@ -70,13 +72,16 @@ class CallRunner:
         except ToolArgumentError as e:
             return _fail(record, "invalid", f"invalid arguments for {tool.name}: {e}. Parameters: {_params_hint(tool)}")
         record.arguments = args
+        if serves is not None and not serves(tool):  # before grounding: never ask for its values
+            record.refusal = "unrelated"
+            return _fail(record, "refused", f"not executed: {tool.name} does not do what the user asked")
         if self.grounding:
             required = set(tool.parameters.get("required", []))
             ungiven = grounding.ungiven(args, tool.parameters, evidence, tool.grounded_params, confirm)
             # An optional value nobody gave is left to the tool's default; a required one is asked for.
             record.arguments = args = {k: v for k, v in args.items() if k in required or k not in ungiven}
             if missing := [k for k in ungiven if k in required]:
-                record.missing = missing
+                record.refusal, record.missing = "missing", missing
                 return _fail(record, "refused", f"not executed: {', '.join(missing)} not given by the user")
         key = _call_key(tool.name, args)
         if key in self.seen:

@@ -19,7 +19,7 @@ from ..config import AgentConfig
 from ..errors import AgentError
 from ..grounding import ConfirmChoice, Evidence
 from ..replies import Language, conversation_language
-from ..tools import Toolbox
+from ..tools import Tool, Toolbox
 from .base import Approver, Events, History, Message, RunResult, Stopwatch, ToolCallRecord, history_messages
 from .execution import CallRunner, ask_for_missing, history_evidence, user_answer
 
@@ -60,11 +60,13 @@ class Question:
         return True
 
     def run_call(self, name: str, arguments: Any, parse_error: str | None = None,
-                 confirm: ConfirmChoice | None = None) -> ToolCallRecord:
-        """One requested call through the CallRunner, recorded, timed and reported."""
-        with Stopwatch(self.result.timings, "tools_s"):
-            record = self.runner.run(name, arguments, Evidence(tuple(self.evidence), self.today),
-                                     parse_error=parse_error, on_start=self.events.on_tool_start, confirm=confirm)
+                 confirm: ConfirmChoice | None = None, serves: Callable[[Tool], bool] | None = None) -> ToolCallRecord:
+        """One requested call through the CallRunner, recorded, timed and reported. Its time goes
+        to tools_s, less what the checks that ask the model took (they count in checks_s)."""
+        timings, started, checks_before = self.result.timings, time.perf_counter(), self.result.timings.checks_s
+        record = self.runner.run(name, arguments, Evidence(tuple(self.evidence), self.today), parse_error=parse_error,
+                                 on_start=self.events.on_tool_start, confirm=confirm, serves=serves)
+        timings.tools_s += time.perf_counter() - started - (timings.checks_s - checks_before)
         self.result.tool_calls.append(record)
         if record.executed and record.result and not record.error:
             self.evidence.append(record.result)  # ids a tool returned may be used in later calls
