@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         for path in plot(args.results, out_dir):
             print(path)
         return 0
-    from localagent.agent import open_endpoint
+    from localagent.endpoint import open_endpoint
     from localagent.config import load_config
     from localagent.errors import AgentError
 

@@ -51,8 +51,8 @@ class UncheckedEngine(NativeEngine):
     """The native engine without the checks before a call (grounding, its enum confirmation, the
     relevance question): what those checks cost in time is measured against it."""
 
-    def __init__(self, llm, toolbox, agent, **kwargs):
-        super().__init__(llm, toolbox, agent.model_copy(update={"grounding": False}), **kwargs)
+    def __init__(self, endpoint, toolbox, agent, **kwargs):
+        super().__init__(endpoint, toolbox, agent.model_copy(update={"grounding": False}), **kwargs)
 
     def serves_request(self, q: _Question, tool) -> bool:
         return True

@@ -1,8 +1,9 @@
 """The engine x mode combinations the bench compares, as changes to a loaded Config."""
 from __future__ import annotations
 
-from localagent.agent import create_engine
+from localagent.engines.factory import create_engine
 from localagent.config import Config
+from localagent.endpoint import Endpoint
 from localagent.llm import LLMClient
 from localagent.tools import Toolbox
 
@@ -25,8 +26,8 @@ def make_engine(mode: str, config: Config, api_base: str, toolbox: Toolbox, **kw
     """The engine for a mode: create_engine's, or one of the alternatives measured against it."""
     if mode not in ALTERNATIVES:
         return create_engine(config, api_base, toolbox, **kwargs)
-    llm = LLMClient(config.llm_config, api_base)
-    return ALTERNATIVES[mode](llm, toolbox, config.agent, server=llm.probe().kind, **kwargs)
+    kind = LLMClient(config.llm_config, api_base).probe().kind
+    return ALTERNATIVES[mode](Endpoint(config.llm_config, api_base, kind), toolbox, config.agent, **kwargs)
 
 
 def parse_modes(values: list[str] | None) -> list[str]:

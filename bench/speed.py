@@ -14,9 +14,9 @@ from typing import Any, Callable
 
 import httpx
 
-from localagent.agent import create_engine
+from localagent.engines.factory import create_engine
 from localagent.config import Config
-from localagent.engines.execution import approve_all
+from localagent.engines.base import approve_all
 from localagent.tools import Toolbox
 
 from .modes import configure

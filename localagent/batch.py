@@ -24,12 +24,8 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColum
                            TimeElapsedColumn, TimeRemainingColumn)
 
 from .engines.base import RunResult
-from .errors import AgentError
+from .errors import AgentError, BatchError, ResultsNotSaved
 from .transcript import read_lines
-
-
-class BatchError(AgentError):
-    """The batch input or output file is unusable."""
 
 
 @dataclass(frozen=True)
@@ -103,10 +99,6 @@ def previous_results(out: Path) -> dict[str, bool]:
 def done_ids(out: Path) -> set[str]:
     """The ids answered in the output (their latest line is not a failure)."""
     return {key for key, failed in previous_results(out).items() if not failed}
-
-
-class ResultsNotSaved(AgentError):
-    """A result line could not be written (a full disk): the batch stops."""
 
 
 class ResultWriter:

@@ -18,7 +18,6 @@ from .errors import AgentError
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 EXIT_CODES = {"answer": 0, "error": 1, "max_turns": 3, "interrupted": 130}
-USAGE_ERRORS = ("ConfigError", "ToolLoadError", "TranscriptError", "BatchError")
 TERMINATED = threading.Event()  # SIGTERM arrived
 
 app = typer.Typer(add_completion=False, rich_markup_mode="rich", context_settings={
@@ -50,7 +49,7 @@ def note(message: str) -> None:
     stderr.print(f"[dim]note:[/] {message}", highlight=False, soft_wrap=True)
 
 
-@dataclass
+@dataclass(kw_only=True)  # built by name: sixteen options in a row are easy to shift by one
 class Options:
     prompt: Optional[str]
     config: Path
@@ -107,14 +106,16 @@ def main(
 
     Exit codes: 0 answered, 1 error, 2 bad config/options/input, 3 stopped at agent.max_turns, 130 interrupted (Ctrl-C or SIGTERM).
     """
-    opts = Options(prompt, config or default_config(), tools, engine, json_out, yes, dry_run, verbose, debug,
-                   transcript, no_transcript, resume, batch, out, concurrency, doctor, mcp, stop_server)
+    opts = Options(prompt=prompt, config=config or default_config(), tools=tools, engine=engine, json_out=json_out,
+                   yes=yes, dry_run=dry_run, verbose=verbose, debug=debug, transcript=transcript,
+                   no_transcript=no_transcript, resume=resume, batch=batch, out=out, concurrency=concurrency,
+                   doctor=doctor, mcp=mcp, stop_server=stop_server)
     try:
         code = run(opts)
     except AgentError as e:
         if debug:
             raise
-        fail(str(e), 2 if type(e).__name__ in USAGE_ERRORS else 1)
+        fail(str(e), e.exit_code)
     except KeyboardInterrupt:
         if debug:
             raise
@@ -211,10 +212,12 @@ def open_transcript(opts: Options, config):
 
 def run_chat(opts: Options, config, toolbox) -> int:
     """One question (a prompt) or the REPL (none)."""
-    from .agent import Conversation, create_engine, open_endpoint
-    from .transcript import load_history
+    from .endpoint import open_endpoint
+    from .engines.factory import create_engine
+    from .memory import Conversation
+    from .transcript import load_exchanges
 
-    history = load_history(opts.resume) if opts.resume else []
+    history = load_exchanges(opts.resume) if opts.resume else []
     transcript = open_transcript(opts, config)
     events = None
     if not opts.json_out:  # rich's live display: not imported for --json, before the first request
@@ -247,7 +250,8 @@ def run_chat(opts: Options, config, toolbox) -> int:
 
 
 def run_batch(opts: Options, config, toolbox) -> int:
-    from .agent import create_engine, open_endpoint
+    from .endpoint import open_endpoint
+    from .engines.factory import create_engine
     from .batch import BatchError, read_prompts
     from .batch import run_batch as answer_all
     from .render import stderr

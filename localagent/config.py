@@ -28,10 +28,10 @@ class _Strict(BaseModel):
 
 class LLMConfig(_Strict):
     model: str
-    model_server: Literal["openai"] = "openai"
+    model_server: Literal["openai"] = "openai"  # accepted but unused: the seed's configs have it
     api_base: str | None = None
     api_key: SecretStr = SecretStr("EMPTY")
-    is_chat: bool = True
+    is_chat: bool = True  # accepted but unused: every request is a chat completion
     is_function_call: bool = False
     timeout: float = Field(120.0, gt=0)
     max_retries: int = Field(1, ge=0, le=10)

@@ -18,7 +18,8 @@ from rich.text import Text
 from .config import Config, load_config, load_mcp_file
 from .constrain import KINDS
 from .errors import AgentError, ServerError
-from .llm import LLMClient, ServerInfo, endpoint_answers
+from .endpoint import endpoint_answers
+from .llm import LLMClient, ServerInfo
 from .render import tools_table
 from .tools import Tool, load_source, replaced_message
 from .transcript import data_dir
@@ -171,7 +172,7 @@ def check_tools(report: Report, config: Config, extra_tools: list[str]) -> list[
             continue
         report.line("ok" if loaded else "warn", "tools", f"{source}: {len(loaded)} tool(s)")
         for tool in loaded:
-            if tool.name in tools and tools[tool.name].source != tool.source:
+            if tool.name in tools and tools[tool.name].origin != tool.origin:
                 report.line("warn", "tools", replaced_message(tools[tool.name], tool))
             tools[tool.name] = tool
     if tools:

@@ -48,7 +48,7 @@ def serve(model: str, host: str, port: int, threads: int, ctx_size: int, alias: 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="llama_server", description=__doc__.splitlines()[0])
-    parser.add_argument("--model", help="GGUF file (default: the bundled Qwen2.5-Coder-0.5B)")
+    parser.add_argument("--model", help="GGUF file (default: the bundled Qwen2.5-Coder-1.5B, qwen2.5-coder-1.5b)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8012)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)

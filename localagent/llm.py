@@ -1,27 +1,17 @@
-"""The OpenAI-style client: a deadline per request, bounded retries, streaming, constrained output."""
+"""The native engine's client of the endpoint (endpoint.py): a deadline per request, bounded retries,
+streaming, constrained output."""
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import httpx
 
 from .config import LLMConfig
-from .deadline import DeadlineExceeded, deadline_hooks, head_of
-from .errors import EndpointError, IncompleteReply
-from .redaction import Redactor
-
-# The openai client's own pool limits (httpx's default of 100 connections would queue a batch).
-_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
-
-
-@dataclass
-class ToolCallDelta:
-    id: str = ""
-    name: str = ""
-    arguments: str = ""
+from .endpoint import (ToolCallDelta, add_tool_call_delta, endpoint_error, first_bytes, openai_client, reason,
+                       redactor, server_kind, stream_cut_off, stream_failure)
+from .errors import EndpointDown, EndpointError, IncompleteReply
 
 
 @dataclass
@@ -31,18 +21,12 @@ class Reply:
     finish_reason: str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    elapsed_s: float = 0.0
-    server_timings: dict[str, Any] | None = None  # llama.cpp's own prompt/predicted timings
 
 
 @dataclass
 class ServerInfo:
     kind: str  # "llama.cpp", "vllm" or "unknown"
     models: list[str]
-
-    @property
-    def supports_json_schema(self) -> bool:
-        return self.kind in ("llama.cpp", "vllm")
 
 
 class LLMClient:
@@ -76,22 +60,18 @@ class LLMClient:
             params["response_format"] = response_format
         if extra_body:
             params["extra_body"] = extra_body
-        started = time.perf_counter()
         try:
             if on_text is None:
                 reply = self._complete(params)
             else:
                 reply = self._stream(params, on_text)
-        except IncompleteReply as e:
-            raise IncompleteReply(self.redact(str(e)), self.redact(e.partial)) from None
         except EndpointError as e:
-            raise EndpointError(self.redact(str(e))) from None
+            raise e.redacted(self.redact) from None
         except self._openai.OpenAIError as e:
-            raise EndpointError(self.redact(endpoint_message(e, self.api_base, self.config.timeout))) from None
+            raise endpoint_error(e, self.api_base, self.config.timeout).redacted(self.redact) from None
         reply.content = self.redact(reply.content)
         for call in reply.tool_calls:
             call.arguments = self.redact(call.arguments)
-        reply.elapsed_s = time.perf_counter() - started
         return reply
 
     def _complete(self, params: dict[str, Any]) -> Reply:
@@ -108,8 +88,7 @@ class LLMClient:
             raise EndpointError(f"{self.api_base} answered without a chat completion (no choices): "
                                 f"{first_bytes(sent.encode())}")
         choice = response.choices[0]
-        reply = Reply(content=choice.message.content or "", finish_reason=choice.finish_reason,
-                      server_timings=(response.model_extra or {}).get("timings"))
+        reply = Reply(content=choice.message.content or "", finish_reason=choice.finish_reason)
         for call in choice.message.tool_calls or []:
             reply.tool_calls.append(ToolCallDelta(call.id, call.function.name, call.function.arguments or ""))
         if response.usage:
@@ -140,9 +119,6 @@ class LLMClient:
             with stream:
                 for chunk in stream:
                     events += 1
-                    extra = chunk.model_extra or {}
-                    if extra.get("timings"):
-                        reply.server_timings = extra["timings"]
                     if chunk.usage:
                         reply.prompt_tokens = chunk.usage.prompt_tokens
                         reply.completion_tokens = chunk.usage.completion_tokens
@@ -155,13 +131,7 @@ class LLMClient:
                         parts.append(delta.content)
                         on_text(delta.content)
                     for part in delta.tool_calls or []:
-                        while len(reply.tool_calls) <= (part.index or 0):
-                            reply.tool_calls.append(ToolCallDelta())
-                        call = reply.tool_calls[part.index or 0]
-                        call.id = part.id or call.id
-                        if part.function:
-                            call.name += part.function.name or ""
-                            call.arguments += part.function.arguments or ""
+                        add_tool_call_delta(reply.tool_calls, part)
         except (httpx.HTTPError, ValueError, self._openai.OpenAIError) as e:
             reply.content = "".join(parts)
             raise stream_failure(e, self.api_base, self.config.timeout, stream.response, reply.content) from None
@@ -177,106 +147,7 @@ class LLMClient:
             response.raise_for_status()
             data = response.json().get("data", [])
         except (httpx.HTTPError, ValueError, AttributeError) as e:
-            message = f"cannot reach the LLM endpoint {self.api_base} ({_reason(e)})"
-            raise EndpointError(self.redact(message)) from None
+            message = f"cannot reach the LLM endpoint {self.api_base} ({reason(e)})"
+            raise EndpointDown(self.redact(message)) from None
         owners = {str(m.get("owned_by", "")).lower() for m in data}
-        kind = "llama.cpp" if owners & {"llamacpp", "llama.cpp"} else "vllm" if "vllm" in owners else "unknown"
-        return ServerInfo(kind=kind, models=[m.get("id", "") for m in data])
-
-
-def redactor(config: LLMConfig) -> Redactor:
-    """What must never appear in a text from this endpoint: the key we send it."""
-    return Redactor([config.api_key.get_secret_value()])
-
-
-def openai_client(api_base: str, api_key: str, timeout: float, max_retries: int):
-    """An OpenAI client whose every request ends within `timeout`, body included."""
-    import openai
-
-    http = httpx.Client(timeout=timeout, limits=_LIMITS, follow_redirects=True,
-                        event_hooks=deadline_hooks(timeout))
-    return openai.OpenAI(base_url=api_base, api_key=api_key, timeout=timeout, max_retries=max_retries,
-                         http_client=http)
-
-
-def endpoint_message(error: Exception, api_base: str, timeout: float) -> str:
-    """One line for an openai error: which server, which limit or status, what it said."""
-    import openai
-
-    if isinstance(error, openai.APITimeoutError):
-        if isinstance(error.__cause__, DeadlineExceeded):
-            return (f"the reply from {api_base} did not finish within {timeout:g} s "
-                    f"(llm_config.timeout bounds the whole request)")
-        return f"no answer from {api_base} within {timeout:g} s (llm_config.timeout)"
-    if isinstance(error, openai.APIConnectionError):
-        return f"cannot reach the LLM endpoint {api_base} ({_reason(error)})"
-    if isinstance(error, openai.APIStatusError):
-        return f"the LLM endpoint answered HTTP {error.status_code}: {_message(error)}"
-    return f"LLM request failed: {error}"
-
-
-def stream_failure(error: Exception, api_base: str, timeout: float, response: httpx.Response,
-                   partial: str) -> IncompleteReply:
-    """A stream that failed midway: which limit it hit or how it broke, and what it had sent."""
-    sent = _arrived(partial) if partial else f"; it sent: {first_bytes(head_of(response))}"
-    if isinstance(error, DeadlineExceeded):
-        message = (f"the reply from {api_base} did not finish within {timeout:g} s "
-                   f"(llm_config.timeout bounds the whole request){sent}")
-    elif isinstance(error, httpx.TimeoutException):
-        message = (f"{api_base} stopped sending in the middle of the reply: nothing for {timeout:g} s "
-                   f"(llm_config.timeout){sent}")
-    elif isinstance(error, httpx.HTTPError):
-        message = f"the connection to {api_base} broke in the middle of the reply ({_reason(error)}){sent}"
-    elif isinstance(error, ValueError):
-        message = f"{api_base} sent a stream event that is not JSON: {first_bytes(head_of(response))}"
-    else:
-        message = f"{api_base} reported an error in the middle of the reply ({_message(error)}){sent}"
-    return IncompleteReply(message, partial)
-
-
-def stream_cut_off(api_base: str, response: httpx.Response, events: int, partial: str) -> IncompleteReply:
-    """A stream that ended without a finish_reason (or was no stream at all)."""
-    if not events:
-        return IncompleteReply(f"{api_base} answered HTTP {response.status_code} without a chat completion "
-                               f"stream: {first_bytes(head_of(response))}")
-    return IncompleteReply(f"the reply from {api_base} was cut off: the stream ended without a "
-                           f"finish_reason{_arrived(partial)}", partial)
-
-
-def first_bytes(data: bytes, limit: int = 120) -> str:
-    """The start of what a server sent, quoted, for a one-line message."""
-    if not data:
-        return "nothing"
-    text = data[:limit].decode("utf-8", errors="replace")
-    return repr(text) + ("…" if len(data) > limit else "")
-
-
-def _arrived(partial: str) -> str:
-    return f"; {len(partial)} characters had arrived (kept as partial)" if partial else ""
-
-
-def endpoint_answers(api_base: str, timeout: float = 2.0) -> bool:
-    """True when something answers GET {api_base}/models (used before autostarting a server)."""
-    try:
-        return httpx.get(f"{api_base.rstrip('/')}/models", timeout=timeout).status_code < 500
-    except httpx.HTTPError:
-        return False
-
-
-def _reason(error: Exception) -> str:
-    cause = error.__cause__ or error
-    text = str(cause) or type(cause).__name__
-    if "refused" in text.lower():
-        return "connection refused: is the server running?"
-    return text.splitlines()[0][:200]
-
-
-def _message(error: Any) -> str:
-    """The server's own error text: OpenAI nests it in {"error": {"message"}}, others differ."""
-    body = getattr(error, "body", None)
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        msg = inner.get("message") if isinstance(inner, dict) else inner
-        if msg:
-            return str(msg).splitlines()[0][:200]
-    return str(getattr(error, "message", error)).splitlines()[0][:200]
+        return ServerInfo(kind=server_kind(owners), models=[m.get("id", "") for m in data])

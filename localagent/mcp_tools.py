@@ -235,7 +235,7 @@ class McpServers:
 
         return Tool(name=name, description=listed.description or listed.title or "", parameters=schema,
                     run=run, side_effect=not read_only, grounded_params=_grounded(schema), server=server.name,
-                    source=f"MCP server {server.name}")
+                    origin=f"MCP server {server.name}", source="mcp")
 
     def call(self, server: McpServer, name: str, arguments: dict[str, Any]) -> str:
         """The tool's result as text, or MCPToolError. Ctrl-C cancels the call at the server."""

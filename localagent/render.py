@@ -123,13 +123,11 @@ def print_stats(result: RunResult) -> None:
 def tool_kind(tool: Tool) -> str:
     """Where the tool comes from: an MCP server, or how it was written (a modelscope-agent style
     class, a typed function, a JSON schema)."""
-    if tool.server is not None:
+    if tool.source == "mcp":
         return f"MCP {tool.server}"
     if tool.run is None:
         return "schema only"
-    qualname = getattr(tool.run, "__qualname__", "")
-    return "class" if qualname.startswith("from_class") else "function" if qualname.startswith(
-        "from_function") else "python"
+    return {"modelscope": "class", "function": "function"}.get(tool.source, "python")
 
 
 def tools_table(tools: list[Tool], title: str | None = None) -> Table:

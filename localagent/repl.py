@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .agent import Conversation
+from .memory import Conversation
 from .cli import TERMINATED
 from .config import Config
 from .engines.base import RunResult, Timings, Usage

@@ -18,17 +18,20 @@ import sys
 import typing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
-import json5
 from pydantic import ConfigDict, create_model
 
 from .errors import ToolLoadError
+from .lenient_json import loads_lenient
 from .tool_limits import ToolError, ToolTimeoutError, call_contained  # noqa: F401 - a call's errors
 
 # What OpenAI-style servers accept as a function name (others answer HTTP 400 to the whole request).
 VALID_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 DEFAULT_TOOL_TIMEOUT = 60.0  # seconds; agent.tool_timeout
+# How a tool was made: a modelscope-agent style class, a typed function, an OpenAI tools .json
+# (a schema only), an MCP server's tool, or a Tool built in Python code.
+ToolSource = Literal["modelscope", "function", "openai_json", "mcp", "python"]
 
 
 class ToolArgumentError(ValueError):
@@ -46,7 +49,8 @@ class Tool:
     # value is checked anyway (see grounding.py). From `grounded_params` or `x-grounded: true`.
     grounded_params: set[str] = field(default_factory=set)
     timeout: float | None = None  # seconds; None: the Toolbox's (agent.tool_timeout)
-    source: str = ""  # the file or module it came from, for messages
+    origin: str = ""  # the file, module or MCP server it came from, for messages
+    source: ToolSource = "python"  # how it was made (render.py shows it)
     server: str | None = None  # the MCP server that runs it (mcp_tools.py); None: a Python tool
 
     def openai_schema(self) -> dict[str, Any]:
@@ -56,7 +60,10 @@ class Tool:
     def validate(self, arguments: Any) -> dict[str, Any]:
         """Coerce the arguments to the schema's types, or raise ToolArgumentError saying what is wrong."""
         if isinstance(arguments, str):
-            arguments = parse_json_lenient(arguments)
+            try:  # single quotes, trailing commas and comments from small models still parse
+                arguments = loads_lenient(arguments)
+            except ValueError as e:
+                raise ToolArgumentError(f"arguments are not valid JSON: {e}") from None
         if not isinstance(arguments, dict):
             raise ToolArgumentError(f"arguments must be a JSON object, got {type(arguments).__name__}")
         properties = self.parameters.get("properties", {})
@@ -89,14 +96,6 @@ class Tool:
     def _print_to_stderr(self, text: str) -> None:
         sys.stderr.write("".join(f"[{self.name}] {line}\n" for line in text.splitlines()))
         sys.stderr.flush()
-
-
-def parse_json_lenient(text: str) -> Any:
-    """JSON5 so that single quotes, trailing commas and comments from small models still parse."""
-    try:
-        return json5.loads(text)
-    except ValueError as e:
-        raise ToolArgumentError(f"arguments are not valid JSON: {e}") from None
 
 
 _TYPE_NAMES = {"string": str, "integer": int, "number": (int, float), "boolean": bool,
@@ -142,7 +141,7 @@ def coerce(value: Any, schema: dict[str, Any], where: str) -> Any:
         if kind == "boolean" and isinstance(value, str) and value.strip().lower() in ("true", "false"):
             value = value.strip().lower() == "true"
         if kind in ("array", "object") and isinstance(value, str):
-            value = json5.loads(value)
+            value = loads_lenient(value)
     except ValueError:
         pass  # reported below as a type mismatch
     if kind in _TYPE_NAMES and (not isinstance(value, _TYPE_NAMES[kind]) or
@@ -194,7 +193,7 @@ def from_class(cls: type) -> Tool:
     def run(arguments: dict[str, Any]) -> Any:
         return instance.call(json.dumps(arguments, ensure_ascii=False))
 
-    return Tool(name=instance.name, description=instance.description, parameters=schema, run=run,
+    return Tool(name=instance.name, description=instance.description, parameters=schema, run=run, source="modelscope",
                 side_effect=bool(getattr(instance, "side_effect", False)),
                 grounded_params=_grounded(schema, getattr(instance, "grounded_params", None)),
                 timeout=_own_timeout(instance.name, getattr(instance, "timeout", None)))
@@ -220,7 +219,7 @@ def from_function(func: Callable[..., Any]) -> Tool:
                 parameters=schema, run=lambda arguments: func(**arguments),
                 side_effect=bool(getattr(func, "side_effect", False)),
                 grounded_params=_grounded(schema, getattr(func, "grounded_params", None)),
-                timeout=_own_timeout(func.__name__, getattr(func, "timeout", None)))
+                timeout=_own_timeout(func.__name__, getattr(func, "timeout", None)), source="function")
 
 
 def _own_timeout(name: str, value: Any) -> float | None:
@@ -253,7 +252,7 @@ def from_openai_json(path: Path) -> list[Tool]:
             raise ToolLoadError(f"{path}: a tool has no name")
         schema = fn.get("parameters") or {"type": "object", "properties": {}}
         tools.append(Tool(name=fn["name"], description=fn.get("description", ""), parameters=schema,
-                          grounded_params=_grounded(schema)))
+                          grounded_params=_grounded(schema), source="openai_json"))
     return tools
 
 
@@ -291,7 +290,7 @@ def _import_file(path: Path) -> Any:
 
 def load_source(source: str) -> list[Tool]:
     """A .py file, a folder of them, a .json tools file, or an importable module name."""
-    tools = [replace(t, source=source) for t in _load(source)]
+    tools = [replace(t, origin=source) for t in _load(source)]
     for tool in tools:
         if not VALID_NAME.match(tool.name):
             raise ToolLoadError(f"{source}: tool name {tool.name!r} is not accepted by OpenAI-style servers "
@@ -334,7 +333,7 @@ class Toolbox:
         self.replaced: list[str] = []
         for tool in tools:
             earlier = self.tools.get(tool.name)
-            if earlier is not None and earlier.source != tool.source:  # the same file twice replaces nothing
+            if earlier is not None and earlier.origin != tool.origin:  # the same file twice replaces nothing
                 self.replaced.append(replaced_message(earlier, tool))
             # a tool's own limit wins over agent.tool_timeout
             self.tools[tool.name] = tool if tool.timeout else replace(tool, timeout=tool_timeout)
@@ -362,5 +361,5 @@ class Toolbox:
 
 def replaced_message(earlier: Tool, later: Tool) -> str:
     def where(tool: Tool) -> str:
-        return tool.source or "an earlier source"
+        return tool.origin or "an earlier source"
     return f"tool {later.name} from {where(later)} replaces the one from {where(earlier)}"

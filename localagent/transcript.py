@@ -10,18 +10,16 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import platformdirs
 
-from .engines.base import RunResult
-from .errors import AgentError
-
-
-class TranscriptError(AgentError):
-    """A transcript or saved conversation cannot be read or written."""
+from .engines.base import Exchange, Message, RunResult, ToolCallRecord, history_messages
+from .errors import TranscriptError
+from .memory import exchanges_of
 
 
 def data_dir() -> Path:
@@ -103,12 +101,18 @@ def read_lines(path: Path, error: type[Exception], what: str) -> list[str]:
         raise error(f"{path}: cannot read ({getattr(e, 'strerror', None) or e})") from None
 
 
-def load_history(path: str | os.PathLike) -> list[dict[str, str]]:
-    """The user/assistant messages of a transcript, a /save file or batch results (answered
-    exchanges only; a reset line starts over). Unreadable lines (a crash mid-write) are skipped."""
+def load_history(path: str | os.PathLike) -> list[Message]:
+    """The user/assistant messages of a transcript, a /save file or batch results (see load_exchanges)."""
+    return history_messages(load_exchanges(path))
+
+
+def load_exchanges(path: str | os.PathLike) -> list[Exchange]:
+    """The answered exchanges of a transcript or batch results, with their tool calls, and those of
+    a /save file (known only as text); a reset line starts over. Unreadable lines (a crash
+    mid-write) are skipped."""
     path = Path(path)
     lines = read_lines(path, TranscriptError, "transcript")
-    history: list[dict[str, str]] = []
+    history: list[Message | Exchange] = []
     parsed = 0
     for line in lines:
         try:
@@ -123,11 +127,22 @@ def load_history(path: str | os.PathLike) -> list[dict[str, str]]:
         elif item.get("role") in ("user", "assistant") and isinstance(item.get("content"), str):
             history.append({"role": item["role"], "content": item["content"]})
         elif isinstance(item.get("prompt"), str) and item.get("stopped", "answer") == "answer":
-            history += [{"role": "user", "content": item["prompt"]},
-                        {"role": "assistant", "content": str(item.get("trace") or item.get("answer") or "")}]
+            history.append(Exchange(item["prompt"], str(item.get("trace") or item.get("answer") or ""),
+                                    _records(item.get("tool_calls"))))
     if lines and not parsed:
         raise TranscriptError(f"{path}: not a JSONL transcript")
-    return history
+    return exchanges_of(history)
+
+
+def _records(calls: Any) -> list[ToolCallRecord] | None:
+    """The tool calls of a transcript line as records (None when the line has none that read)."""
+    if not isinstance(calls, list):
+        return None
+    names = {f.name for f in fields(ToolCallRecord)}
+    try:
+        return [ToolCallRecord(**{k: v for k, v in call.items() if k in names}) for call in calls]
+    except (TypeError, AttributeError):
+        return None
 
 
 def save_conversation(path: str | os.PathLike, history: list[dict[str, str]]) -> Path:

@@ -112,7 +112,7 @@ def test_a_follow_up_in_the_chat_calls_the_tool_again(tmp_path):
 # --- the native engine in this process, against one bundled-model server for the session ---------
 
 def native_engine(api_base: str, tools: str = str(ROOT / "tools")):
-    from localagent.agent import create_engine
+    from localagent.engines.factory import create_engine
     from localagent.config import load_config
     from localagent.tools import Toolbox
 

@@ -12,7 +12,7 @@ import pytest
 
 from faulty_server import (FaultyServer, answer, drop_after, echo_key, in_turn, not_json, send_json,
                            stall_after, stream_forever, trickle)
-from localagent.agent import create_engine
+from localagent.engines.factory import create_engine
 from localagent.cli import EXIT_CODES
 from localagent.config import Config, LLMConfig
 from localagent.engines.base import Events

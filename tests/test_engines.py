@@ -1,6 +1,6 @@
 """Both engines (native and roleplay) against a real scripted OpenAI-compatible HTTP server.
 
-Engines are built the way the CLI builds them (localagent.agent.create_engine from a Config) and
+Engines are built the way the CLI builds them (localagent.engines.factory.create_engine from a Config) and
 talk to tests/scripted_server.py over HTTP; nothing in the engines or the openai client is mocked.
 
 A variant is (engine, server kind, mode):
@@ -21,11 +21,13 @@ from typing import Any
 
 import pytest
 
-from localagent.agent import Conversation, create_engine
+from localagent.engines.factory import create_engine
+from localagent.memory import Conversation
 from localagent.config import AgentConfig, Config, LLMConfig
 from localagent.engines.base import Events, RunResult
 from localagent.replies import in_language
-from localagent.engines.execution import DRY_RUN_RESULT, history_evidence, observation_text
+from localagent.engines.execution import DRY_RUN_RESULT, history_evidence
+from localagent.react import observation_text
 from localagent.tools import Toolbox
 from scripted_server import ScriptedServer
 

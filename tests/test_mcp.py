@@ -456,7 +456,7 @@ def test_a_killed_cli_leaves_no_server_behind(tmp_path, mark, log):
 @pytest.mark.parametrize("question, zone", [("现在上海几点了？", "Asia/Shanghai"),
                                             ("What time is it in Tokyo right now?", "Asia/Tokyo")])
 def test_the_bundled_model_asks_the_time_server(bundled_llm, mark, question, zone):
-    from localagent.agent import create_engine
+    from localagent.engines.factory import create_engine
     from localagent.config import McpServerConfig, load_config
     from localagent.mcp_tools import McpServers
     from localagent.tools import Toolbox

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from localagent.parsing import json_span, last_action_start, loads_lenient, parse_reply
+from localagent.lenient_json import json_span, loads_lenient
+from localagent.parsing import parse_reply
+from localagent.react import last_action_start
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "model_outputs.jsonl"
 CASES = [json.loads(line) for line in FIXTURES.read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -1,5 +1,5 @@
 """The native engine's ReAct prompt: what it tells a small model about each parameter."""
-from localagent.prompts import REACT_FORMAT, describe_tools, react_system_prompt
+from localagent.react import TEMPLATE as REACT_FORMAT, describe_tools, system_prompt as react_system_prompt
 from localagent.tools import Tool, Toolbox
 
 STOP = Tool("StopInstance", "Stop an instance.", {

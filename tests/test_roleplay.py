@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from localagent.config import AgentConfig, LLMConfig
+from localagent.endpoint import Endpoint
 from localagent.engines.base import Events
 from localagent.tools import Toolbox
 from scripted_server import ScriptedServer
@@ -63,7 +64,7 @@ def make_engine(api_base, toolbox, *, events=None, fc=False, max_turns=3, timeou
 
     llm = LLMConfig(model="scripted", api_key=API_KEY, timeout=timeout, max_retries=max_retries,
                     is_function_call=fc)
-    return RolePlayEngine(llm, api_base, toolbox, AgentConfig(engine="roleplay", max_turns=max_turns),
+    return RolePlayEngine(Endpoint(llm, api_base), toolbox, AgentConfig(engine="roleplay", max_turns=max_turns),
                           events=events or Recorder(), **kw)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from localagent.agent import create_engine
+from localagent.engines.factory import create_engine
 from localagent.config import AgentConfig, Config, LLMConfig
 from localagent.tools import Toolbox
 from scripted_server import ScriptedServer

@@ -1,9 +1,17 @@
-"""The contract every engine keeps: one question in, one RunResult out."""
+"""The contract every engine keeps (Engine): one question in, one RunResult out."""
 from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from datetime import date
+from typing import TYPE_CHECKING, Any, Literal, Protocol, Sequence, Union
+
+from ..errors import AgentError, IncompleteReply
+
+if TYPE_CHECKING:
+    from ..config import AgentConfig
+    from ..endpoint import Endpoint
+    from ..tools import Tool, Toolbox
 
 Stopped = Literal["answer", "max_turns", "error", "interrupted"]
 # What came of a call: it ran (or would have, in a dry run), it ran and failed, or it never ran.
@@ -31,6 +39,33 @@ class ToolCallRecord:
     @property
     def executed(self) -> bool:
         return self.status in EXECUTED
+
+
+Message = dict[str, Any]  # a chat message: {"role", "content", ...}
+
+
+@dataclass
+class Exchange:
+    """One earlier question and what came of it, as memory keeps it. The prompt is rendered from
+    it (messages); grounding takes the tool results from its records, never from the text."""
+
+    question: str
+    reply: str  # what the model reads back: the ReAct trace (steps and observations), or the answer
+    # What the tools did; None when the exchange is known only as text (a /save file), whose
+    # observations are then read back from `reply`.
+    tool_calls: list[ToolCallRecord] | None = None
+
+    def messages(self) -> list[Message]:
+        return [{"role": "user", "content": self.question}, {"role": "assistant", "content": self.reply}]
+
+
+# What an engine is given before a question: exchanges, or chat messages (a bench case, a test).
+History = Sequence[Union[Message, Exchange]]
+
+
+def history_messages(history: History) -> list[Message]:
+    """The history as the chat messages the model reads."""
+    return [m for item in history for m in (item.messages() if isinstance(item, Exchange) else [item])]
 
 
 @dataclass
@@ -65,20 +100,19 @@ class RunResult:
     timings: Timings = field(default_factory=Timings)
     error: str | None = None
     partial: str = ""  # the text of a reply that broke off (stopped: error); not an answer
+    # What kind of error `error` is (ContextOverflow...), for the code that acts on it; not in --json.
+    error_type: type[AgentError] | None = field(default=None, repr=False)
+
+    def fail(self, error: AgentError) -> None:
+        """The question ended in `error` (the endpoint failed, mostly)."""
+        self.stopped, self.error, self.error_type = "error", str(error), type(error)
+        self.partial = error.partial if isinstance(error, IncompleteReply) else ""
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
+        del data["error_type"]
         data["timings"] = {k: round(v, 3) for k, v in data["timings"].items()}
         return data
-
-
-def max_turns_answer(max_turns: int, tool_calls: list[ToolCallRecord]) -> str:
-    """What the user reads when the model was still calling tools at the turn limit."""
-    text = f"Stopped after {max_turns} turns without a final answer."
-    if tool_calls:
-        last = tool_calls[-1]
-        text += f" Last tool result: {last.error or last.result}"
-    return text
 
 
 class Stopwatch:
@@ -105,3 +139,28 @@ class Events:
     def on_text(self, delta: str) -> None: ...
     def on_tool_start(self, record: ToolCallRecord) -> None: ...
     def on_tool_end(self, record: ToolCallRecord) -> None: ...
+
+
+class Approver(Protocol):
+    def __call__(self, tool: Tool, arguments: dict[str, Any]) -> str | None:
+        """None to run the call, or the reason it may not run."""
+
+
+def approve_all(tool: Tool, arguments: dict[str, Any]) -> str | None:
+    return None
+
+
+class Engine(Protocol):
+    """What the CLI, the REPL, batch mode and the bench use; NativeEngine and RolePlayEngine are
+    built alike (see localagent.session.create_engine) and keep nothing between questions."""
+
+    toolbox: Toolbox
+
+    def __init__(self, endpoint: Endpoint, toolbox: Toolbox, agent: AgentConfig, *,
+                 approve: Approver = approve_all, dry_run: bool = False, events: Events | None = None) -> None: ...
+
+    def system_prompt(self, today: date | None = None) -> str:
+        """The system message the engine sends (the prompt cache keys on it)."""
+
+    def run(self, question: str, history: History | None = None) -> RunResult:
+        """Answer one question after `history` (earlier exchanges, or chat messages)."""

@@ -6,47 +6,40 @@ observation; nothing here raises into the agent loop.
 from __future__ import annotations
 
 import json
-import re
-from typing import Any, Callable, Protocol
+from typing import Any, Callable
 
-from .. import grounding
+from .. import grounding, react
 from ..grounding import Evidence, normalise
 from ..replies import Language, ask_for, cannot_do, dry_run_notice, value_name
 from ..tool_limits import ToolTimeoutError
 from ..tools import Tool, ToolArgumentError, Toolbox
-from .base import CallStatus, ToolCallRecord
+from .base import Approver, CallStatus, Exchange, History, Message, ToolCallRecord, approve_all
 
 # What the model reads for a call that a dry run did not make: no result it could report.
 DRY_RUN_RESULT = '{"dry_run": true, "note": "a dry run: the tool did not run and returned no data"}'
-_STEPS = r"Action|Action Input|Observation|Answer|Final Answer|Thought"
-_CONTROL_LINE = re.compile(rf"^(\s*)({_STEPS})(\s*[:：])", re.M | re.I)
-# One observation in a remembered ReAct trace: up to the next step line (tool output cannot
-# start one, see observation_text). RolePlay wraps it in <result>.
-_OBSERVATION = re.compile(
-    rf"^\s*Observation\s*[:：]\s*(?:<result>)?(.*?)(?:</result>)?\s*(?=^\s*(?:{_STEPS})\s*[:：]|\Z)", re.M | re.S | re.I)
 
 
-class Approver(Protocol):
-    def __call__(self, tool: Tool, arguments: dict[str, Any]) -> str | None:
-        """None to run the call, or the reason it may not run."""
-
-
-def approve_all(tool: Tool, arguments: dict[str, Any]) -> str | None:
-    return None
-
-
-def history_evidence(history: list[dict[str, Any]]) -> list[str]:
-    """What earlier exchanges make count as given: what the user said and what tools returned.
+def history_evidence(history: History) -> list[str]:
+    """What earlier exchanges make count as given: what the user said and what tools returned
+    (their records say; a history that is only text has its observations read back).
     Not the model's own words: an id it invented (and grounding refused) stays refused."""
-    evidence = []
-    for message in history:
-        role, content = message.get("role"), str(message.get("content") or "")
-        if role == "user":
-            evidence.append(content)
+    evidence: list[str] = []
+    for item in history:
+        if isinstance(item, Exchange) and item.tool_calls is not None:
+            evidence.append(item.question)
+            evidence += [r.result for r in item.tool_calls if r.executed and r.result and not r.error]
             continue
-        results = [content] if role == "tool" else _OBSERVATION.findall(content) if role == "assistant" else []
-        evidence += [r for r in results if not r.startswith("Error:")]  # e.g. "not executed: ..."
+        for message in item.messages() if isinstance(item, Exchange) else [item]:
+            evidence += _message_evidence(message)
     return evidence
+
+
+def _message_evidence(message: Message) -> list[str]:
+    role, content = message.get("role"), str(message.get("content") or "")
+    if role == "user":
+        return [content]
+    results = [content] if role == "tool" else react.observations(content) if role == "assistant" else []
+    return [r for r in results if not r.startswith(react.ERROR)]  # e.g. "not executed: ..."
 
 
 class CallRunner:
@@ -130,7 +123,7 @@ def user_answer(answer: str, records: list[ToolCallRecord], language: Language) 
     """The model's answer as the user reads it: never an internal error it repeats (the agent says
     itself that it cannot do it), and a dry run's answer says that nothing ran."""
     errors = [r.error for r in records if r.error]
-    if errors and (answer.lstrip().startswith("Error:") or any(e in answer for e in errors)):
+    if errors and (answer.lstrip().startswith(react.ERROR) or any(e in answer for e in errors)):
         answer = cannot_do(language)
     if not any(r.status == "dry_run" for r in records):
         return answer
@@ -151,12 +144,6 @@ def _call_key(name: str, args: dict[str, Any]) -> str:
             return {k: norm(v) for k, v in value.items()}
         return [norm(v) for v in value] if isinstance(value, list) else value
     return f"{name.lower()}:{json.dumps(norm(args), sort_keys=True, ensure_ascii=False)}"
-
-
-def observation_text(record: ToolCallRecord) -> str:
-    """What the model reads back. Tool output cannot start a line that looks like a ReAct step."""
-    body = f"Error: {record.error}" if record.error else record.result or ""
-    return _CONTROL_LINE.sub(r"\1> \2\3", body)
 
 
 def _params_hint(tool: Tool) -> str:

@@ -12,88 +12,66 @@ the arguments it writes are always valid JSON of the right shape.
 """
 from __future__ import annotations
 
-import time
 from datetime import date
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import AgentConfig
 from ..constrain import KINDS, Constraint, arguments_schema
-from ..errors import AgentError, EndpointError, IncompleteReply
-from ..grounding import Evidence
-from ..replies import Language, conversation_language, in_language, value_name
+from ..endpoint import Endpoint
+from ..errors import EndpointHTTPError
+from ..replies import in_language, value_name
 from ..llm import LLMClient, Reply
-from ..parsing import ParsedCall, last_action_start, loads_lenient, parse_reply
-from ..prompts import dated, observation_message, react_system_prompt
+from .. import react
+from ..lenient_json import loads_lenient
+from ..parsing import ParsedCall, parse_reply
+from ..prompts import dated
 from ..tools import Tool, ToolArgumentError, Toolbox
-from .base import Events, RunResult, Stopwatch, ToolCallRecord, max_turns_answer
-from .execution import (Approver, CallRunner, approve_all, ask_for_missing, history_evidence,
-                        observation_text, user_answer)
+from .base import Approver, Events, History, RunResult, Stopwatch, ToolCallRecord, approve_all
+from .question import Question
 
-_ACTION_INPUT = "Action Input:"
 NOT_SAID = "not said"
-_OBSERVATION_STOPS = ["Observation:", "\nObservation"]
-_FINAL = "Final Answer: "
 
 
 @dataclass
-class _Question:
-    """The state of one question while the engine works on it."""
+class _Question(Question):
+    """One question, with what the native engine sends the model for it."""
 
-    messages: list[dict[str, Any]]
-    result: RunResult
-    runner: CallRunner
+    messages: list[dict[str, Any]] = field(default_factory=list)
     scratchpad: str = ""  # ReAct steps so far, continued by the server (prefill)
     trace: list[str] = field(default_factory=list)  # every ReAct step of the question, for memory
-    evidence: list[str] = field(default_factory=list)  # what the user said and tools returned
-    language: Language = "en"  # the user's: what the agent itself says is written in it
-    today: date = field(default_factory=date.today)  # relative dates are resolved against it
     asked: int = 0  # how many of `messages` lead up to the question (the system prompt, memory, it)
     turn_start: str = ""  # the scratchpad before this turn's reply: where a relevance check goes
     serves: dict[str, str] = field(default_factory=dict)  # tool -> the check that found it unrelated
 
 
 class NativeEngine:
-    def __init__(self, llm: LLMClient, toolbox: Toolbox, agent: AgentConfig, *, server: str = "unknown",
-                 function_calling: bool = False, constrained: bool = True, approve: Approver = approve_all,
+    def __init__(self, endpoint: Endpoint, toolbox: Toolbox, agent: AgentConfig, *, approve: Approver = approve_all,
                  dry_run: bool = False, events: Events | None = None):
-        self.llm, self.toolbox, self.agent = llm, toolbox, agent
-        self.function_calling = function_calling
+        self.llm, self.toolbox, self.agent = LLMClient(endpoint.config, endpoint.api_base), toolbox, agent
+        self.function_calling = endpoint.config.is_function_call
         # Continuing an assistant message (prefill) and constraining it need a known server.
-        self.prefill = Constraint(server) if server in KINDS else None
-        self.constraint = self.prefill if constrained else None
+        self.prefill = Constraint(endpoint.kind) if endpoint.kind in KINDS else None
+        self.constraint = self.prefill if agent.constrained != "off" else None
         self.approve, self.dry_run, self.events = approve, dry_run, events or Events()
 
     def system_prompt(self, today: date | None = None) -> str:
         instruction = dated(self.agent.instruction, today or date.today(), self.toolbox)
         if self.function_calling:
             return instruction
-        return react_system_prompt(instruction, self.toolbox)
+        return react.system_prompt(instruction, self.toolbox)
 
-    def run(self, question: str, history: list[dict[str, Any]] | None = None) -> RunResult:
-        started = time.perf_counter()
-        history = history or []
-        today = date.today()
-        language = conversation_language(question, history)
-        q = _Question(
-            messages=[{"role": "system", "content": self.system_prompt(today)}, *history,
-                      {"role": "user", "content": in_language(question, language)}],
-            result=RunResult(),
-            runner=CallRunner(self.toolbox, approve=self.approve, dry_run=self.dry_run,
-                              grounding=self.agent.grounding,
-                              max_observation_chars=self.agent.max_observation_chars),
-            evidence=history_evidence(history) + [question],
-            language=language, today=today)
+    def run(self, question: str, history: History | None = None) -> RunResult:
+        q = _Question.start(question, history, self.toolbox, self.agent, approve=self.approve,
+                            dry_run=self.dry_run, events=self.events)
+        q.messages = [{"role": "system", "content": self.system_prompt(q.today)}, *q.history,
+                      {"role": "user", "content": in_language(question, q.language)}]
         q.asked = len(q.messages)
-        try:
-            for turn in range(1, self.agent.max_turns + 1):
-                q.result.turns = turn
-                self.events.on_turn(turn)
+        with q.ending():
+            while q.next_turn():
                 calls, answer = self._fc_turn(q) if self.function_calling else self._react_turn(q)
                 if not calls:
-                    q.result.answer = user_answer(answer, q.result.tool_calls, q.language)
-                    q.result.stopped = "answer"
-                    q.result.trace = "\n".join(q.trace) if not self.function_calling else ""
+                    q.answered(answer, "" if self.function_calling else "\n".join(q.trace))
                     break
                 records = self._run_calls(q, calls)
                 if unrelated := next((r for r in records if r.refusal == "unrelated"), None):
@@ -103,37 +81,26 @@ class NativeEngine:
                     q.scratchpad = q.turn_start if insisted else q.turn_start + q.serves[unrelated.name]
                     q.trace[-1] = q.serves[unrelated.name].strip()
                     if insisted or all(q.serves.get(name) for name in self.toolbox.tools):
-                        answer = self._continue(q, q.scratchpad + _FINAL, stop=_OBSERVATION_STOPS).strip()
-                        q.trace.append(_FINAL + answer)
-                        q.result.answer = user_answer(answer, q.result.tool_calls, q.language)
-                        q.result.stopped, q.result.trace = "answer", "\n".join(q.trace)
+                        answer = self._continue(q, f"{q.scratchpad}{react.FINAL_ANSWER} ", stop=react.STOPS).strip()
+                        q.trace.append(react.final_answer(answer))
+                        q.answered(answer, "\n".join(q.trace))
                         break
                     continue
                 if refused := next((r for r in records if r.status == "refused"), None):
-                    # The agent asks for what is missing itself; the model never reads the refusal.
-                    q.result.answer = ask_for_missing(refused, self.toolbox, q.language)
-                    q.result.stopped, q.result.trace = "answer", f"Final Answer: {q.result.answer}"
+                    q.ask_for_missing(refused)
                     break
                 self._add_observations(q, calls[:len(records)], records)
             else:
-                q.result.stopped = "max_turns"
-                q.result.answer = max_turns_answer(self.agent.max_turns, q.result.tool_calls)
-        except KeyboardInterrupt:
-            q.result.stopped, q.result.error = "interrupted", "interrupted by the user"
-        except AgentError as e:  # endpoint down, timeout, HTTP error: the result says which
-            q.result.stopped, q.result.error = "error", str(e)
-            q.result.partial = e.partial if isinstance(e, IncompleteReply) else ""
-        finally:
-            q.result.timings.total_s = time.perf_counter() - started
+                q.at_turn_limit()
         return q.result
 
     # --- one LLM request ------------------------------------------------------------------
 
     def _chat(self, q: _Question, messages: list[dict], stream: bool = False, **kwargs: Any) -> Reply:
         on_text = self.events.on_text if stream and self.events.streams else None
-        with Stopwatch(q.result.timings, "llm_s"):
+        with q.llm_request() as add_usage:
             reply = self.llm.chat(messages, on_text=on_text, **kwargs)
-        q.result.usage.add(reply.prompt_tokens, reply.completion_tokens)
+            add_usage(reply.prompt_tokens, reply.completion_tokens)
         return reply
 
     def _continue(self, q: _Question, prefix: str, schema: dict | None = None, stream: bool = False,
@@ -154,19 +121,19 @@ class NativeEngine:
         try:
             text = self._chat(q, [*messages, {"role": "assistant", "content": prefix}], stream=stream,
                               **kwargs).content
-        except EndpointError as e:
-            if schema is None or "HTTP 400" not in str(e):
+        except EndpointHTTPError as e:
+            if schema is None or e.status != 400:
                 raise
             # A server that rejects the grammar (llama.cpp built without llguidance): go on unconstrained.
             self.constraint = None
-            return self._continue(q, prefix, stream=stream, stop=stop or _OBSERVATION_STOPS, history=history)
+            return self._continue(q, prefix, stream=stream, stop=stop or react.STOPS, history=history)
         return text[len(prefix):] if text.startswith(prefix) else text  # llama.cpp echoes the prefill
 
     # --- ReAct ----------------------------------------------------------------------------
 
     def _react_turn(self, q: _Question) -> tuple[list[ParsedCall], str]:
         q.turn_start = q.scratchpad
-        text = self._continue(q, q.scratchpad, stream=True, stop=_OBSERVATION_STOPS)
+        text = self._continue(q, q.scratchpad, stream=True, stop=react.STOPS)
         if self.constraint:
             text = self._complete_constrained(q, text)
         parsed = parse_reply(text)
@@ -181,22 +148,23 @@ class NativeEngine:
         Free arguments that already fit are kept: under a grammar the bundled 1.5B model fills
         optional keys it would rightly leave out (measured in bench/: 71 % vs 76 % correct)."""
         if not text.strip():
-            choice = self._continue(q, q.scratchpad + "Action: ",
+            choice = self._continue(q, f"{q.scratchpad}{react.ACTION} ",
                                     {"type": "string", "enum": [*self.toolbox.names(), "none"]})
             try:
                 name = str(loads_lenient(choice)) if choice.strip() else "none"
             except ValueError:  # the server ignored the enum grammar: take the text as it is
                 name = choice.strip().strip("\"'")
             if name not in self.toolbox.tools:
-                return "Answer: " + self._continue(q, q.scratchpad + "Answer: ", stop=_OBSERVATION_STOPS).strip()
-            text = f"Action: {name}\n"
+                answer = self._continue(q, f"{q.scratchpad}{react.ANSWER} ", stop=react.STOPS)
+                return f"{react.ANSWER} {answer.strip()}"
+            text = f"{react.ACTION} {name}\n"
         parsed = parse_reply(text)
         call = parsed.calls[-1] if parsed.calls else None
         tool = self.toolbox.get(call.name) if call else None
         if tool is None or _fits(tool, call):  # an answer, a valid call, or an unknown tool to report
             return text
-        head = text[:last_action_start(text)].rstrip()
-        step = f"{head}\nAction: {tool.name}\n{_ACTION_INPUT} ".lstrip()
+        head = text[:react.last_action_start(text)].rstrip()
+        step = f"{head}\n{react.action_step(tool.name)}".lstrip()
         return step + self._continue(q, q.scratchpad + step, arguments_schema(tool.parameters)).strip()
 
     def confirm_choice(self, q: _Question, name: str, value: Any, spec: dict) -> bool:
@@ -275,32 +243,23 @@ class NativeEngine:
         return records
 
     def _run_call(self, q: _Question, call: ParsedCall) -> ToolCallRecord:
-        timings, started = q.result.timings, time.perf_counter()
-        checks_before = timings.checks_s
-        record = q.runner.run(call.name, call.arguments, Evidence(tuple(q.evidence), q.today),
-                              parse_error=call.error, on_start=self.events.on_tool_start,
-                              confirm=(lambda *a: self.confirm_choice(q, *a)) if self.constraint else None,
-                              serves=(lambda t: self.serves_request(q, t))
-                              if self.constraint and not self.function_calling else None)
-        timings.tools_s += time.perf_counter() - started - (timings.checks_s - checks_before)
-        q.result.tool_calls.append(record)
-        if record.result and not record.error:
-            q.evidence.append(record.result)  # ids a tool returned may be used in later calls
-        self.events.on_tool_end(record)
-        return record
+        return q.run_call(call.name, call.arguments, parse_error=call.error,
+                          confirm=(lambda *a: self.confirm_choice(q, *a)) if self.constraint else None,
+                          serves=(lambda t: self.serves_request(q, t))
+                          if self.constraint and not self.function_calling else None)
 
     def _add_observations(self, q: _Question, calls: list[ParsedCall], records: list[ToolCallRecord]) -> None:
-        texts = [observation_text(r) for r in records]
-        q.trace.append(observation_message(texts))
+        texts = [react.observation_text(r) for r in records]
+        q.trace.append(react.observation_message(texts))
         if all(c.id for c in calls):  # answers to the server's own tool_calls
             q.messages += [{"role": "tool", "tool_call_id": c.id, "content": t} for c, t in zip(calls, texts)]
         elif self.function_calling or not self.prefill:
             if q.scratchpad:  # no prefill: the steps so far become an assistant turn of their own
                 q.messages.append({"role": "assistant", "content": q.scratchpad.strip()})
                 q.scratchpad = ""
-            q.messages.append({"role": "user", "content": observation_message(texts)})
+            q.messages.append({"role": "user", "content": react.observation_message(texts)})
         else:
-            q.scratchpad += observation_message(texts) + "\n"
+            q.scratchpad += react.observation_message(texts) + "\n"
 
 
 def _fits(tool: Tool, call: ParsedCall) -> bool:

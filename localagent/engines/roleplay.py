@@ -12,8 +12,6 @@ import inspect
 import io
 import json
 import os
-import re
-import time
 from datetime import date
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -21,21 +19,20 @@ from typing import Any
 
 import httpx
 
-from ..config import AgentConfig, LLMConfig
-from ..errors import AgentError, IncompleteReply
-from ..llm import endpoint_message, openai_client, redactor, stream_cut_off, stream_failure
-from ..parsing import loads_lenient, parse_reply
+from ..config import AgentConfig
+from ..errors import AgentError
+from ..endpoint import (Endpoint, ToolCallDelta, add_tool_call_delta, endpoint_error, openai_client, redactor,
+                        stream_cut_off, stream_failure)
+from .. import react
+from ..lenient_json import loads_lenient
+from ..parsing import parse_reply
 from ..tools import Tool, Toolbox
-from ..grounding import Evidence
 from ..prompts import dated
-from ..replies import conversation_language, in_language
-from .base import Events, RunResult, Stopwatch, ToolCallRecord
-from .execution import (Approver, CallRunner, approve_all, ask_for_missing, history_evidence,
-                        observation_text, user_answer)
+from ..replies import in_language
+from .base import Approver, Events, History, RunResult, ToolCallRecord, approve_all
+from .question import Question
 
 LLM_NAME = "localagent-openai"  # the model_server name our LLM class is registered under
-_ANSWER = re.compile(r"^[ \t*]*(?:Final[ \t]+)?Answer[ \t*]*[:：]", re.M | re.I)
-_ACTION_LINE = re.compile(r"^[ \t*]*Action(?:[ \t]*Input)?[ \t*]*[:：].*$\n?", re.M | re.I)
 
 
 class _TurnLimit(Exception):
@@ -50,25 +47,17 @@ class _AskUser(Exception):
 
 
 @dataclass
-class _State:
-    """What the LLM and the tools share while one question is answered."""
+class _State(Question):
+    """One question, with what RolePlay's LLM and tools share while it is answered."""
 
-    result: RunResult
-    runner: CallRunner
-    events: Events
-    max_turns: int
-    context: list[str]  # what the user said and the tools returned: grounding looks here
-    today: date = field(default_factory=date.today)
     reply: str = ""  # the text of the latest LLM reply
     pending: dict | None = field(default=None, repr=False)  # function calling: the calls awaiting their results
     observations: list[str] = field(default_factory=list)  # one per call of the latest reply
     called_in: int = 0  # the turn whose reply last called a tool
 
     def start_turn(self) -> None:
-        if self.result.turns >= self.max_turns:
+        if not self.next_turn():
             raise _TurnLimit
-        self.result.turns += 1
-        self.events.on_turn(self.result.turns)
 
     def call_tool(self, name: str, arguments: Any) -> str:
         parse_error = None
@@ -77,17 +66,11 @@ class _State:
                 arguments = loads_lenient(arguments)
             except ValueError as e:
                 parse_error = f"Action Input is not a JSON object ({e})"
-        with Stopwatch(self.result.timings, "tools_s"):
-            record = self.runner.run(name.strip(), arguments, Evidence(tuple(self.context), self.today),
-                                     parse_error=parse_error, on_start=self.events.on_tool_start)
-        self.result.tool_calls.append(record)
+        record = self.run_call(name.strip(), arguments, parse_error=parse_error)
         if record.status == "refused":
             raise _AskUser(record)
         self.called_in = self.result.turns
-        self.events.on_tool_end(record)
-        text = observation_text(record)
-        if record.executed and record.result:
-            self.context.append(record.result)  # ids a tool returned may be used in later calls
+        text = react.observation_text(record)
         self.observations.append(text)
         return text
 
@@ -150,7 +133,7 @@ class _LLMFixes:
         """Streams text to events.on_text and accounts time and tokens; a dict (a message) ends it."""
         state, text, message = self.state, "", None
         self.last_call_usage_info = {}
-        with Stopwatch(state.result.timings, "llm_s"):
+        with state.llm_request() as add_usage:
             for chunk in chunks:
                 if isinstance(chunk, dict):
                     message = chunk
@@ -159,9 +142,9 @@ class _LLMFixes:
                 if state.events.streams:
                     state.events.on_text(chunk)
                 yield chunk
+            usage = self.last_call_usage_info or {}
+            add_usage(usage.get("prompt_tokens"), usage.get("completion_tokens"))
         state.reply = text
-        usage = self.last_call_usage_info or {}
-        state.result.usage.add(usage.get("prompt_tokens"), usage.get("completion_tokens"))
         if message is not None:
             yield message  # RolePlay stops reading here
 
@@ -194,11 +177,11 @@ class _LLMFixes:
         message = response.choices[0].message
         if message.content:
             yield message.content
-        yield self._message(message.content, [
-            {"id": c.id, "name": c.function.name, "arguments": c.function.arguments} for c in message.tool_calls or []])
+        yield self._message(message.content, [ToolCallDelta(c.id, c.function.name, c.function.arguments or "")
+                                              for c in message.tool_calls or []])
 
     def _fc_stream(self, params: dict):
-        text, calls = "", {}
+        text, calls = "", []
         response = self.client.chat.completions.create(**params, stream=True, stream_options={"include_usage": True})
         for chunk in self.stat_last_call_token_info_stream(response):
             if not chunk.choices:
@@ -208,17 +191,13 @@ class _LLMFixes:
                 text += delta.content
                 yield delta.content
             for part in delta.tool_calls or []:
-                call = calls.setdefault(part.index or 0, {"id": "", "name": "", "arguments": ""})
-                call["id"] = part.id or call["id"]
-                if part.function:
-                    call["name"] += part.function.name or ""
-                    call["arguments"] += part.function.arguments or ""
-        yield self._message(text, list(calls.values()))
+                add_tool_call_delta(calls, part)
+        yield self._message(text, calls)
 
-    def _message(self, text: str | None, calls: list[dict]) -> dict:
+    def _message(self, text: str | None, deltas: list[ToolCallDelta]) -> dict:
         """The reply as RolePlay's _detect_tool reads it; _RolePlayFixes._call_tool runs every call."""
-        calls = [{"id": c["id"] or f"call_{i}", "type": "function",
-                  "function": {"name": c["name"], "arguments": c["arguments"] or "{}"}} for i, c in enumerate(calls)]
+        calls = [{"id": c.id or f"call_{i}", "type": "function",
+                  "function": {"name": c.name, "arguments": c.arguments or "{}"}} for i, c in enumerate(deltas)]
         self.state.pending = {"role": "assistant", "content": text or "", "tool_calls": calls} if calls else None
         return {"content": text or "", "tool_calls": calls}
 
@@ -317,69 +296,46 @@ def _create_params() -> frozenset[str]:
 
 
 class RolePlayEngine:
-    def __init__(self, llm_config: LLMConfig, api_base: str, toolbox: Toolbox, agent: AgentConfig, *,
+    def __init__(self, endpoint: Endpoint, toolbox: Toolbox, agent: AgentConfig, *,
                  approve: Approver = approve_all, dry_run: bool = False, events: Events | None = None):
-        self.llm_config, self.api_base = llm_config, api_base.rstrip("/")
+        self.llm_config, self.api_base = endpoint.config, endpoint.api_base.rstrip("/")
         self.toolbox, self.agent = toolbox, agent
         self.approve, self.dry_run, self.events = approve, dry_run, events or Events()
         self.ms = _modelscope()
 
-    def run(self, question: str, history: list[dict[str, Any]] | None = None) -> RunResult:
-        result = RunResult()
-        started = time.perf_counter()
-        history = [dict(m) for m in history or []]
-        state = _State(result, CallRunner(self.toolbox, approve=self.approve, dry_run=self.dry_run,
-                                      grounding=self.agent.grounding,
-                                      max_observation_chars=self.agent.max_observation_chars),
-                   self.events, self.agent.max_turns,
-                   context=history_evidence(history) + [question])
-        language = conversation_language(question, history)
-        cfg = self.llm_config
+    def system_prompt(self, today: date | None = None) -> str:
+        """The instruction; RolePlay adds its own tool list and format to it."""
+        return dated(self.agent.instruction, today or date.today(), self.toolbox)
+
+    def run(self, question: str, history: History | None = None) -> RunResult:
+        state = _State.start(question, history, self.toolbox, self.agent, approve=self.approve,
+                             dry_run=self.dry_run, events=self.events)
+        result, cfg, redact = state.result, self.llm_config, redactor(self.llm_config)
         llm = self.ms.LLM(cfg.model, LLM_NAME, api_base=self.api_base, api_key=cfg.api_key.get_secret_value(),
                           timeout=cfg.timeout, max_retries=cfg.max_retries,
                           generate_cfg={"temperature": cfg.temperature, "max_tokens": cfg.max_tokens},
                           is_chat=True, is_function_call=cfg.is_function_call)
         llm.state = state
         agent = self.ms.RolePlay([self.ms.Tool(t, state) for t in self.toolbox.tools.values()], state, llm=llm,
-                                 instruction=dated(self.agent.instruction, state.today, self.toolbox), stream=self.events.streams)
+                                 instruction=self.system_prompt(state.today), stream=self.events.streams)
         steps: list[str] = []  # what RolePlay yields in ReAct mode: the model's text and the observations
-        try:
-            for chunk in agent.run(in_language(question, language), history=history):
-                if isinstance(chunk, str):
-                    steps.append(chunk)  # the LLM streams the text deltas to events.on_text itself
-            if result.tool_calls and state.called_in == result.turns:
-                raise _TurnLimit  # RolePlay's own limit (10 turns) ended it after a call, without an answer
-            result.answer = user_answer(_answer(state.reply), result.tool_calls, language)
-            result.stopped = "answer"
-            result.trace = "" if cfg.is_function_call else "".join(steps).strip()
-        except _AskUser as ask:
-            result.answer, result.stopped = ask_for_missing(ask.record, self.toolbox, language), "answer"
-            result.trace = "" if cfg.is_function_call else f"Final Answer: {result.answer}"
-        except _TurnLimit:
-            last = result.tool_calls[-1] if result.tool_calls else None
-            result.stopped = "max_turns"
-            result.answer = (f"Stopped after {result.turns} turns without a final answer."
-                             + (f" Last tool result: {observation_text(last)}" if last else ""))
-        except KeyboardInterrupt:
-            result.stopped, result.error = "interrupted", "interrupted by the user"
-        except self.ms.openai.OpenAIError as e:
-            result.stopped, result.error = "error", self._endpoint_error(e)
-        except IncompleteReply as e:
-            redact = redactor(cfg)
-            result.stopped, result.error, result.partial = "error", redact(str(e)), redact(e.partial)
-        except Exception as e:  # a bug in the package must not end the session
-            result.stopped = "error"
-            result.error = redactor(cfg)(f"roleplay engine failed: {type(e).__name__}: {e}")
-        finally:
-            result.timings.total_s = time.perf_counter() - started
+        with state.ending():
+            try:
+                # RolePlay changes the messages it is given: copies
+                for chunk in agent.run(in_language(question, state.language), history=[dict(m) for m in state.history]):
+                    if isinstance(chunk, str):
+                        steps.append(chunk)  # the LLM streams the text deltas to events.on_text itself
+                if result.tool_calls and state.called_in == result.turns:
+                    raise _TurnLimit  # RolePlay's own limit (10 turns) ended it after a call, without an answer
+                state.answered(react.last_answer(state.reply), "" if cfg.is_function_call else "".join(steps).strip())
+            except _AskUser as ask:
+                state.ask_for_missing(ask.record, remember_trace=not cfg.is_function_call)
+            except _TurnLimit:
+                state.at_turn_limit()
+            except self.ms.openai.OpenAIError as e:
+                raise endpoint_error(e, self.api_base, cfg.timeout).redacted(redact) from None
+            except AgentError as e:
+                raise e.redacted(redact) from None
+            except Exception as e:  # a bug in the package must not end the session
+                raise AgentError(redact(f"roleplay engine failed: {type(e).__name__}: {e}")) from None
         return result
-
-    def _endpoint_error(self, e: Exception) -> str:
-        """The same one-line messages as localagent.llm.LLMClient, the key redacted."""
-        return redactor(self.llm_config)(endpoint_message(e, self.api_base, self.llm_config.timeout))
-
-
-def _answer(text: str) -> str:
-    """What follows the last `Answer:` label (or all the text), without Action lines."""
-    labels = list(_ANSWER.finditer(text))
-    return _ACTION_LINE.sub("", text[labels[-1].end():] if labels else text).strip()

@@ -1,0 +1,114 @@
+"""One question while an engine answers it: the bookkeeping both engines share.
+
+An engine decides what to ask the model and how to read its reply; this object keeps the rest
+the same for both: the turn count and its limit, the tool calls (through one CallRunner: checks,
+grounding, loop guard, approval, dry run), what counts as given (evidence), the events, the
+timings and usage, and how the question ends (an answer, a question back, the turn limit, an
+error, Ctrl-C).
+"""
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Callable, Iterator
+
+from .. import react
+from ..config import AgentConfig
+from ..errors import AgentError
+from ..grounding import ConfirmChoice, Evidence
+from ..replies import Language, conversation_language
+from ..tools import Tool, Toolbox
+from .base import Approver, Events, History, Message, RunResult, Stopwatch, ToolCallRecord, history_messages
+from .execution import CallRunner, ask_for_missing, history_evidence, user_answer
+
+
+@dataclass
+class Question:
+    text: str
+    result: RunResult
+    runner: CallRunner
+    toolbox: Toolbox
+    events: Events
+    max_turns: int
+    evidence: list[str]  # what the user said and tools returned: grounding looks here
+    history: list[Message] = field(default_factory=list)  # the earlier exchanges as the model reads them
+    language: Language = "en"  # the user's: what the agent itself says is written in it
+    today: date = field(default_factory=date.today)  # relative dates are resolved against it
+    started: float = field(default_factory=time.perf_counter)
+
+    @classmethod
+    def start(cls, text: str, history: History | None, toolbox: Toolbox, agent: AgentConfig, *,
+              approve: Approver, dry_run: bool, events: Events) -> "Question":
+        history = history or []
+        messages = history_messages(history)
+        runner = CallRunner(toolbox, approve=approve, dry_run=dry_run, grounding=agent.grounding,
+                            max_observation_chars=agent.max_observation_chars)
+        return cls(text, RunResult(), runner, toolbox, events, agent.max_turns,
+                   evidence=history_evidence(history) + [text], history=messages,
+                   language=conversation_language(text, messages))
+
+    # --- turns and calls ------------------------------------------------------------------
+
+    def next_turn(self) -> bool:
+        """Count one more request of the model; False when agent.max_turns are used up."""
+        if self.result.turns >= self.max_turns:
+            return False
+        self.result.turns += 1
+        self.events.on_turn(self.result.turns)
+        return True
+
+    def run_call(self, name: str, arguments: Any, parse_error: str | None = None,
+                 confirm: ConfirmChoice | None = None, serves: Callable[[Tool], bool] | None = None) -> ToolCallRecord:
+        """One requested call through the CallRunner, recorded, timed and reported. Its time goes
+        to tools_s, less what the checks that ask the model took (they count in checks_s)."""
+        timings, started, checks_before = self.result.timings, time.perf_counter(), self.result.timings.checks_s
+        record = self.runner.run(name, arguments, Evidence(tuple(self.evidence), self.today), parse_error=parse_error,
+                                 on_start=self.events.on_tool_start, confirm=confirm, serves=serves)
+        timings.tools_s += time.perf_counter() - started - (timings.checks_s - checks_before)
+        self.result.tool_calls.append(record)
+        if record.executed and record.result and not record.error:
+            self.evidence.append(record.result)  # ids a tool returned may be used in later calls
+        self.events.on_tool_end(record)
+        return record
+
+    @contextlib.contextmanager
+    def llm_request(self) -> Iterator[Callable[[int | None, int | None], None]]:
+        """Times a request of the model; what it yields adds the request's token counts."""
+        with Stopwatch(self.result.timings, "llm_s"):
+            yield self.result.usage.add
+
+    # --- how it ends ----------------------------------------------------------------------
+
+    def answered(self, answer: str, trace: str) -> None:
+        """The model's answer (as the user reads it, see user_answer) and the steps to remember."""
+        self.result.answer = user_answer(answer, self.result.tool_calls, self.language)
+        self.result.stopped, self.result.trace = "answer", trace
+
+    def ask_for_missing(self, refused: ToolCallRecord, remember_trace: bool = True) -> None:
+        """A call was refused for values the user did not give: the agent asks for them itself
+        (the model never reads the refusal)."""
+        self.result.answer = ask_for_missing(refused, self.toolbox, self.language)
+        self.result.stopped = "answer"
+        self.result.trace = react.final_answer(self.result.answer) if remember_trace else ""
+
+    def at_turn_limit(self) -> None:
+        """The model was still calling tools when the turns ran out."""
+        self.result.stopped = "max_turns"
+        self.result.answer = f"Stopped after {self.result.turns} turns without a final answer."
+        if self.result.tool_calls:
+            self.result.answer += f" Last tool result: {react.observation_text(self.result.tool_calls[-1])}"
+
+    @contextlib.contextmanager
+    def ending(self) -> Iterator["Question"]:
+        """Around the engine's work: Ctrl-C and our errors (the endpoint's, mostly) end the question
+        with a result that says so, and the total time is taken whatever happens."""
+        try:
+            yield self
+        except KeyboardInterrupt:
+            self.result.stopped, self.result.error = "interrupted", "interrupted by the user"
+        except AgentError as e:  # endpoint down, timeout, HTTP error: the result says which
+            self.result.fail(e)
+        finally:
+            self.result.timings.total_s = time.perf_counter() - self.started
