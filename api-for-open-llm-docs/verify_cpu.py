@@ -212,8 +212,8 @@ def run_row(engine: str, function_call: bool, api_base: str, workdir: Path,
         return False, (f"RenewInstance {c.get('status')} with "
                        f"{json.dumps(c.get('arguments'), ensure_ascii=False)}")
     made = ", ".join(f"{c.get('name')} {c.get('status')}" for c in result.get("tool_calls", []))
-    answer = " ".join(str(result.get("answer") or result.get("error") or "").split())
-    return False, f"no RenewInstance call ({made or 'no tool call'}); answer: {answer[:60]}"
+    said = f"error: {result['error']}" if result.get("error") else f"answer: {result.get('answer')}"
+    return False, f"no RenewInstance call ({made or 'no tool call'}); {' '.join(said.split())[:90]}"
 
 
 def main() -> int:
