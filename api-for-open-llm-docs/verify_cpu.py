@@ -252,7 +252,7 @@ def main() -> int:
             ready = wait_ready(server, api_base, log, timeout=300)
             say(f"server    api-for-open-llm ENGINE=llama.cpp, {model.name}, {args.threads} threads, "
                 f"{api_base} (up in {ready:.0f} s)")
-            passed = True
+            passed, count = True, 0
             for engine, function_call, known in ROWS:
                 mode = "function calling" if function_call else "ReAct"
                 start = time.monotonic()
@@ -260,12 +260,13 @@ def main() -> int:
                 verdict = "PASS" if ok else "FAIL"
                 note = f" (expected: {known})" if known and not ok else ""
                 say(f"{verdict}  {engine:<8} {mode:<16} {time.monotonic() - start:4.0f} s  {detail}{note}")
+                count += ok
                 if not known and not ok:
                     passed = False
         finally:
             stop_server(server)
             say("server    stopped")
-        say(f"replies   {short(workdir)}/*.json")
+        say(f"result    {count} of {len(ROWS)} rows passed; replies in {short(workdir)}")
         return 0 if passed else 1
     except Failure as e:
         print(f"error: {e}", file=sys.stderr)
