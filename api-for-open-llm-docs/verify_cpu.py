@@ -51,6 +51,23 @@ ROWS = [
 ]
 
 
+# api/server.py, run with one change in llama-cpp-python: no extra buffer types (llama.cpp's AMX
+# and repacked weights). With them, 0.3.36 built for an Intel Xeon with AMX died of a general
+# protection fault in libggml-cpu at the first request; api-for-open-llm has no setting for it.
+BOOT = """
+import runpy, sys
+import llama_cpp.llama as L
+default_params = L.llama_cpp.llama_model_default_params
+def model_params():
+    params = default_params()
+    params.use_extra_bufts = False
+    return params
+L.llama_cpp.llama_model_default_params = model_params
+sys.argv = ["api/server.py"]
+runpy.run_path("api/server.py", run_name="__main__")
+"""
+
+
 class Failure(Exception):
     """A one-line reason to stop, with the exit code."""
 
@@ -135,7 +152,7 @@ def start_server(checkout: Path, py: Path, model: Path, port: int, threads: int,
         "STORAGE_LOCAL_PATH": str(workdir / "file_storage"),  # else created inside the checkout
     })
     with log.open("w") as out:
-        return subprocess.Popen([str(py), "api/server.py"], cwd=checkout, env=env, stdout=out,
+        return subprocess.Popen([str(py), "-c", BOOT], cwd=checkout, env=env, stdout=out,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
 
@@ -261,6 +278,9 @@ def main() -> int:
                 note = f" (expected: {known})" if known and not ok else ""
                 say(f"{verdict}  {engine:<8} {mode:<16} {time.monotonic() - start:4.0f} s  {detail}{note}")
                 count += ok
+                if server.poll() is not None:
+                    raise Failure(f"the server died ({server.returncode}) during that row: "
+                                  f"{last_line(log)} (log {short(log)})")
                 if not known and not ok:
                     passed = False
         finally:
