@@ -27,6 +27,7 @@ _SPACE_PUNCT = re.compile(r"[\s,，.。、:：;；!！?？'\"“”‘’()（�
 _NUMBER = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?")
 _AND_A_HALF = re.compile(r"(\d+)\s*个半")
 _EN_AND_A_HALF = re.compile(r"([a-z]+|\d+) and a half")
+_HALF = re.compile(r"(?<!个)半|(?<!and a )half")  # a half on its own, not the half of "一个半"
 # Conversions between units people name and units tools take: minutes, hours, months, days, weeks.
 _UNITS = (1, 60, 24, 12, 7, 30, 365)
 _WORD = re.compile(rf"[{_CJK}]+|[^\W\d_]+|\d+(?:\.\d+)?", re.U)
@@ -69,11 +70,13 @@ class Evidence:
 
     @cached_property
     def numbers(self) -> set[float]:
-        found = {float(n.replace(",", "")) for n in _NUMBER.findall(self.text)} | set(english_numbers(self.text))
+        # "一个半小时" is 1.5 hours, not 1 hour: the N of "N个半" counts only with its half
+        whole = _AND_A_HALF.sub(" ", self.text)
+        found = {float(n.replace(",", "")) for n in _NUMBER.findall(whole)} | set(english_numbers(whole))
         # "一个半小时", "one and a half years", "半小时", "half an hour"
         found |= {float(n) + 0.5 for n in _AND_A_HALF.findall(self.text)}
         found |= {float(n) + 0.5 for n in english_numbers(" ".join(_EN_AND_A_HALF.findall(self.text)))}
-        if "半" in self.text or "half" in self.text:
+        if _HALF.search(self.text):
             found.add(0.5)
         return found
 

@@ -27,7 +27,7 @@ def given(value, text, spec=None):
     ("king_bed", "a king bed room", {"enum": ["twin", "king_bed"]}),
     ("1234*5678", "1234 乘以 5678"), ("weather in Paris", "Paris weather today?"),
     ("杭州市", "杭州的天气"),
-    (24, "续费两年"), (90, "开一个半小时"), (120, "for two hours"),    # the same quantity in other units
+    (24, "续费两年"), (90, "开一个半小时"), (120, "for two hours"), (30, "开半小时"), (30, "half an hour"),    # the same quantity in other units
     ("USD", "500美元能换多少人民币"), ("JPY", "twelve thousand Japanese yen"),  # codes as free text
 ])
 def test_given_in_another_spelling(case):
@@ -42,6 +42,7 @@ def test_given_in_another_spelling(case):
     ("it", "say hi in French", {"enum": ["it", "fr"]}),               # a code only as a word of its own
     ("room 101", "book a meeting room"),
     (7, "续费三个月"),
+    (30, "开一个半小时"), (30, "for an hour and a half"),             # not the "半" of "一个半"
 ])
 def test_not_given(case):
     assert not given(*case)
