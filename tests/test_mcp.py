@@ -15,7 +15,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-import yaml
 
 from scripted_server import ScriptedServer
 from test_cli import ROOT, cli, cli_env, config_file
