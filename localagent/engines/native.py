@@ -42,7 +42,8 @@ class _Question(Question):
     trace: list[str] = field(default_factory=list)  # every ReAct step of the question, for memory
     asked: int = 0  # how many of `messages` lead up to the question (the system prompt, memory, it)
     turn_start: str = ""  # the scratchpad before this turn's reply: where a relevance check goes
-    serves: dict[str, str] = field(default_factory=dict)  # tool -> the check that found it unrelated
+    # tool -> "" when the model said it serves the request, else the check that found it did not
+    judged: dict[str, str] = field(default_factory=dict)
 
 
 class NativeEngine:
@@ -77,10 +78,10 @@ class NativeEngine:
                 if unrelated := next((r for r in records if r.refusal == "unrelated"), None):
                     # The model reads its own check instead of the call and answers or picks another
                     # tool; it answers at once when it insists on that tool or none is left.
-                    insisted = q.turn_start.endswith(q.serves[unrelated.name])
-                    q.scratchpad = q.turn_start if insisted else q.turn_start + q.serves[unrelated.name]
-                    q.trace[-1] = q.serves[unrelated.name].strip()
-                    if insisted or all(q.serves.get(name) for name in self.toolbox.tools):
+                    insisted = q.turn_start.endswith(q.judged[unrelated.name])
+                    q.scratchpad = q.turn_start if insisted else q.turn_start + q.judged[unrelated.name]
+                    q.trace[-1] = q.judged[unrelated.name].strip()
+                    if insisted or all(q.judged.get(name) for name in self.toolbox.tools):
                         answer = self._continue(q, f"{q.scratchpad}{react.FINAL_ANSWER} ", stop=react.STOPS).strip()
                         q.trace.append(react.final_answer(answer))
                         q.answered(answer, "\n".join(q.trace))
@@ -187,10 +188,10 @@ class NativeEngine:
         asked: a short request on the cached prompt, its answer constrained to yes or no. Small
         models reach for the nearest tool (a stock quote for a sum, a velocity for a film); asked
         outright, the bundled 1.5B tells most of them apart (bench/README.md, "relevance")."""
-        if tool.name not in q.serves:
+        if tool.name not in q.judged:
             with Stopwatch(q.result.timings, "checks_s"):
-                q.serves[tool.name] = self._unrelated_check(q, tool)
-        return not q.serves[tool.name]
+                q.judged[tool.name] = self._unrelated_check(q, tool)
+        return not q.judged[tool.name]
 
     def _unrelated_check(self, q: _Question, tool: Tool) -> str:
         """The check as the model continues it when it said no, else "". A "no" is asked again
