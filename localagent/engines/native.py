@@ -149,12 +149,7 @@ class NativeEngine:
         Free arguments that already fit are kept: under a grammar the bundled 1.5B model fills
         optional keys it would rightly leave out (measured in bench/: 71 % vs 76 % correct)."""
         if not text.strip():
-            choice = self._continue(q, f"{q.scratchpad}{react.ACTION} ",
-                                    {"type": "string", "enum": [*self.toolbox.names(), "none"]})
-            try:
-                name = str(loads_lenient(choice)) if choice.strip() else "none"
-            except ValueError:  # the server ignored the enum grammar: take the text as it is
-                name = choice.strip().strip("\"'")
+            name = self._choose(q, f"{q.scratchpad}{react.ACTION} ", [*self.toolbox.names(), "none"], "none")
             if name not in self.toolbox.tools:
                 answer = self._continue(q, f"{q.scratchpad}{react.ANSWER} ", stop=react.STOPS)
                 return f"{react.ANSWER} {answer.strip()}"
@@ -176,12 +171,7 @@ class NativeEngine:
         prefix = (f"Before calling a tool I check what the user said.\nThe {value_name(name, spec)} the user asked "
                   f"for (one of {', '.join(options)}): ")
         with Stopwatch(q.result.timings, "checks_s"):
-            reply = self._continue(q, prefix, {"type": "string", "enum": options}, history=q.messages[:q.asked])
-        try:
-            choice = str(loads_lenient(reply)) if reply.strip() else NOT_SAID
-        except ValueError:
-            choice = reply.strip().strip("\"'")
-        return choice == str(value)
+            return self._choose(q, prefix, options, NOT_SAID, history=q.messages[:q.asked]) == str(value)
 
     def serves_request(self, q: _Question, tool: Tool) -> bool:
         """Whether the model, asked after the conversation so far, says the tool does what the user
@@ -208,8 +198,17 @@ class NativeEngine:
         return "" if self._says_yes(q, q.turn_start + check) else check + "no\n"
 
     def _says_yes(self, q: _Question, prefix: str) -> bool:
-        reply = self._continue(q, prefix, {"type": "string", "enum": ["yes", "no"]})
-        return reply.strip().strip("\"'").lower() != "no"
+        return self._choose(q, prefix, ["yes", "no"], "yes").lower() != "no"
+
+    def _choose(self, q: _Question, prefix: str, options: list[str], default: str,
+                history: list[dict] | None = None) -> str:
+        """The option the model writes after `prefix` under a grammar that allows only `options`:
+        `default` for an empty reply, the text as it is from a server that ignored the grammar."""
+        reply = self._continue(q, prefix, {"type": "string", "enum": options}, history=history)
+        try:
+            return str(loads_lenient(reply)) if reply.strip() else default
+        except ValueError:
+            return reply.strip().strip("\"'")
 
     # --- OpenAI function calling ----------------------------------------------------------
 
