@@ -20,6 +20,7 @@ from datetime import date
 from functools import cached_property
 from typing import Any, Callable
 
+from .durations import factors, parameter_unit, said_durations
 from .numerals import chinese_to_digits, english_numbers
 
 _CJK = r"\u3400-\u9fff"
@@ -36,6 +37,18 @@ _IDENTIFIER = re.compile(r"(?=.*\d)[\w.:#@+\-/]+", re.A)
 # Words a model adds around given values in free text ("weather in Paris"); not values themselves.
 _FILLER = {"a", "an", "the", "of", "in", "on", "at", "to", "for", "and", "or", "with", "from", "by",
            "is", "me", "my", "please", "的", "在", "和", "与"}
+
+
+def _numbers_in(text: str) -> set[float]:
+    # "一个半小时" is 1.5 hours, not 1 hour: the N of "N个半" counts only with its half
+    whole = _AND_A_HALF.sub(" ", text)
+    found = {float(n.replace(",", "")) for n in _NUMBER.findall(whole)} | set(english_numbers(whole))
+    # "一个半小时", "one and a half years", "半小时", "half an hour"
+    found |= {float(n) + 0.5 for n in _AND_A_HALF.findall(text)}
+    found |= {float(n) + 0.5 for n in english_numbers(" ".join(_EN_AND_A_HALF.findall(text)))}
+    if _HALF.search(text):
+        found.add(0.5)
+    return found
 
 
 def normalise(text: str) -> str:
@@ -70,15 +83,16 @@ class Evidence:
 
     @cached_property
     def numbers(self) -> set[float]:
-        # "一个半小时" is 1.5 hours, not 1 hour: the N of "N个半" counts only with its half
-        whole = _AND_A_HALF.sub(" ", self.text)
-        found = {float(n.replace(",", "")) for n in _NUMBER.findall(whole)} | set(english_numbers(whole))
-        # "一个半小时", "one and a half years", "半小时", "half an hour"
-        found |= {float(n) + 0.5 for n in _AND_A_HALF.findall(self.text)}
-        found |= {float(n) + 0.5 for n in english_numbers(" ".join(_EN_AND_A_HALF.findall(self.text)))}
-        if _HALF.search(self.text):
-            found.add(0.5)
-        return found
+        return _numbers_in(self.text)
+
+    @cached_property
+    def durations(self) -> set[tuple[float, str]]:
+        """Lengths of time the user said with their unit: (1.5, "year")."""
+        return said_durations(self.text)[0]
+
+    @cached_property
+    def unitless_numbers(self) -> set[float]:
+        return _numbers_in(said_durations(self.text)[1])
 
     @cached_property
     def dates(self) -> set[date]:
@@ -111,7 +125,7 @@ def ungiven(arguments: dict[str, Any], schema: dict[str, Any], evidence: Evidenc
         strict = name in always or spec.get("x-grounded") is True
         if "default" in spec and value == spec["default"]:
             continue  # what the tool does anyway
-        given = found(value, spec, evidence, strict)
+        given = found(value, spec, evidence, strict, name)
         if not given and "enum" in spec and confirm is not None and not isinstance(value, bool):
             given = confirm(name, value, spec)
         if given and isinstance(value, str) and "enum" not in spec and (key := normalise(value)):
@@ -123,19 +137,19 @@ def ungiven(arguments: dict[str, Any], schema: dict[str, Any], evidence: Evidenc
     return out
 
 
-def found(value: Any, spec: dict[str, Any], ev: Evidence, strict: bool = False) -> bool:
-    """Whether one value (of the schema `spec`) is found in the evidence."""
+def found(value: Any, spec: dict[str, Any], ev: Evidence, strict: bool = False, name: str = "") -> bool:
+    """Whether one value (of the parameter `name` with the schema `spec`) is found in the evidence."""
     if value is None or value == "" or value == [] or value == {}:
         return True
     if isinstance(value, bool):
         return not strict or normalise(str(value)) in ev.flat
     if isinstance(value, (int, float)):
-        return _number_found(float(value), ev)
+        return _number_found(float(value), ev, parameter_unit(name, spec))
     if isinstance(value, list):
         return all(found(v, spec.get("items", {}), ev, strict) for v in value)
     if isinstance(value, dict):
         props = spec.get("properties", {})
-        return all(found(v, props.get(k, {}), ev, strict) for k, v in value.items())
+        return all(found(v, props.get(k, {}), ev, strict, k) for k, v in value.items())
     text = str(value).strip()
     if "enum" in spec:
         return _enum_found(text, spec, ev)
@@ -149,16 +163,20 @@ def found(value: Any, spec: dict[str, Any], ev: Evidence, strict: bool = False) 
         day, clock = when
         return (day is None or day in ev.dates) and (clock is None or _time_found(clock, ev))
     if _NUMBER.fullmatch(text.replace(" ", "")):
-        return _number_found(float(text.replace(",", "").replace(" ", "")), ev)
+        return _number_found(float(text.replace(",", "").replace(" ", "")), ev, parameter_unit(name, spec))
     if _IDENTIFIER.fullmatch(text):
         return False  # an id is given whole or not at all: "i-abc3" is not "i-abc" and "3"
     return _words_found(text, ev)
 
 
-def _number_found(value: float, ev: Evidence) -> bool:
+def _number_found(value: float, ev: Evidence, unit: str | None = None) -> bool:
     """The number, or the number in another unit of the same quantity: "两年" gives 24 (months),
-    "two hours" 120 (minutes), "一个半小时" 90."""
-    return any(abs(abs(value) - n * unit) < 1e-9 for n in ev.numbers for unit in _UNITS)
+    "two hours" 120 (minutes), "一个半小时" 90. For a parameter in a known unit of time, a length
+    the user said with its unit counts only converted: "1.5 years" gives 18 months, not 1.5."""
+    if unit is None:
+        return any(abs(abs(value) - n * f) < 1e-9 for n in ev.numbers for f in _UNITS)
+    return (any(abs(abs(value) - n * f) < 1e-9 for n, said in ev.durations for f in factors(said, unit))
+            or any(abs(abs(value) - n * f) < 1e-9 for n in ev.unitless_numbers for f in _UNITS))
 
 
 def _time_found(when: tuple[int, int], ev: Evidence) -> bool:

@@ -19,6 +19,11 @@ _EN_TENS = {w: 10 * (i + 2) for i, w in enumerate("twenty thirty forty fifty six
 _EN_TENS |= {w[:-1] + "ieth": v for w, v in _EN_TENS.items()}
 _EN_SCALES = {"hundred": 100, "thousand": 1000, "million": 1_000_000}
 _EN_TOKEN = re.compile(r"[a-z]+", re.I)
+# A count in words, as a pattern: "twenty-two", "one hundred and five", "a dozen"; no ordinals.
+_EN_CARDINALS = [w for w in [*_EN_ONES, *_EN_TENS, *_EN_SCALES, "dozen"]
+                 if not w.endswith("th") and w not in ("first", "second", "third")]
+EN_NUMBER = (lambda w: rf"\b(?:{w})(?:(?:[\s-]+|\s+and\s+)(?:{w}))*\b")(
+    "|".join(sorted(_EN_CARDINALS, key=len, reverse=True)))
 
 
 def chinese_value(run: str) -> int:

@@ -48,6 +48,28 @@ def test_not_given(case):
     assert not given(*case)
 
 
+MONTHS = {"description": "续费时长，单位：月"}
+MINUTES = {"description": "Duration in minutes"}
+
+
+@pytest.mark.parametrize("case", [
+    (18, "renew it for one and a half years", MONTHS), (24, "续费两年", MONTHS), (22, "续费22个月", MONTHS),
+    (6, "续费半年", MONTHS), (90, "for an hour and a half", MINUTES), (90, "开一个半小时", MINUTES),
+    (30, "half an hour", MINUTES), (3, "续费3个月", MONTHS), ("12", "renew for a year", MONTHS),
+    (22, "续费 22", MONTHS),                                          # a number said without a unit
+])
+def test_a_length_of_time_grounds_a_parameter_in_its_unit(case):
+    assert given(*case)
+
+
+@pytest.mark.parametrize("case", [
+    (1.5, "renew it for one and a half years", MONTHS), (2, "续费两年", MONTHS), (1, "续费一年", MONTHS),
+    (1.5, "开一个半小时", MINUTES), (2, "for two hours", MINUTES),
+])
+def test_a_length_of_time_said_in_another_unit_does_not_ground_it_unconverted(case):
+    assert not given(*case)
+
+
 def test_ungiven_checks_every_argument_and_knows_overrides():
     schema = {"properties": {"city": {"type": "string"}, "days": {"type": "integer", "default": 1},
                              "query": {"type": "string", "x-grounded": False},
