@@ -44,6 +44,7 @@ class _Question(Question):
     turn_start: str = ""  # the scratchpad before this turn's reply: where a relevance check goes
     # tool -> "" when the model said it serves the request, else the check that found it did not
     judged: dict[str, str] = field(default_factory=dict)
+    shown: set[str] = field(default_factory=set)  # tools whose "no" the model has read in its scratchpad
 
 
 class NativeEngine:
@@ -78,7 +79,8 @@ class NativeEngine:
                 if unrelated := next((r for r in records if r.refusal == "unrelated"), None):
                     # The model reads its own check instead of the call and answers or picks another
                     # tool; it answers at once when it insists on that tool or none is left.
-                    insisted = q.turn_start.endswith(q.judged[unrelated.name])
+                    insisted = unrelated.name in q.shown
+                    q.shown.add(unrelated.name)
                     q.scratchpad = q.turn_start if insisted else q.turn_start + q.judged[unrelated.name]
                     q.trace[-1] = q.judged[unrelated.name].strip()
                     if insisted or all(q.judged.get(name) for name in self.toolbox.tools):
