@@ -12,7 +12,7 @@ from typing import Any
 
 from rich.console import Console
 
-COMMANDS = ("run", "accuracy", "speed", "plot")
+COMMANDS = ("run", "accuracy", "speed", "speculative", "plot")
 err = Console(stderr=True, highlight=False)
 
 
@@ -20,7 +20,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench", description=(
         "Tool-call accuracy (our cases, BFCL simple_python and multiple) and speed (the ECS prompt) "
         "per engine and mode. Commands: run (default: accuracy + speed), accuracy, speed, "
-        "plot [RESULTS.json]."))
+        "speculative (decoding variants, each on a server of its own), plot [RESULTS.json]."))
     p.add_argument("command", nargs="?", default="run", choices=COMMANDS)
     p.add_argument("results", nargs="?", type=Path, help="plot: the results file (default: the newest)")
     p.add_argument("--config", "-c", type=Path, default=None, help="YAML config (default: config/default.yaml)")
@@ -39,6 +39,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--no-startup", action="store_true", help="speed: skip the CLI start-up runs")
     p.add_argument("--no-cold", action="store_true", help="speed: skip the cold start (embedded server autostart)")
     p.add_argument("--no-replay", action="store_true", help="speed: skip the bare-client replay")
+    p.add_argument("--per-suite", type=int, default=8, help="speculative: cases from each of ours and everyday")
     p.add_argument("--quiet", "-q", action="store_true", help="no per-case progress lines")
     return p
 
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     from localagent.errors import AgentError
 
     from .modes import parse_modes
-    from .suites import load_suite, parse_suites, sample
+    from .suites import parse_suites
 
     try:
         modes = parse_modes(args.engine)
@@ -79,17 +80,12 @@ def main(argv: list[str] | None = None) -> int:
         "host": platform.node(), "python": platform.python_version()}}
     started = time.perf_counter()
     try:
-        with open_endpoint(config, on_status=lambda s: err.print(f"[dim]{s}[/]")) as api_base:
-            results["meta"]["api_base"] = api_base
-            if args.command in ("run", "accuracy"):
-                ids = {i.strip() for v in args.case or [] for i in v.split(",") if i.strip()}
-                cases = {s: sample([c for c in load_suite(s) if not ids or c["id"] in ids], args.limit,
-                                   None if args.first else args.seed) for s in suites}
-                cases = {s: cs for s, cs in cases.items() if cs}
-                results["meta"]["cases"] = {s: [c["id"] for c in cs] for s, cs in cases.items()}
-                results["accuracy"] = accuracy(config, api_base, cases, modes, args.quiet)
-            if args.command in ("run", "speed"):
-                results["speed"], results["startup"] = speed(config, api_base, modes, args)
+        if args.command == "speculative":
+            results["speculative"] = speculative(config, args.per_suite, args.quiet)
+        else:
+            with open_endpoint(config, on_status=lambda s: err.print(f"[dim]{s}[/]")) as api_base:
+                results["meta"]["api_base"] = api_base
+                on_endpoint(config, api_base, args, modes, suites, results)
     except AgentError as e:
         err.print(f"[red]error:[/] {e}")
         return 1
@@ -105,6 +101,32 @@ def main(argv: list[str] | None = None) -> int:
     path = save(results, name, out_dir)
     err.print(f"results: {path} ({results['meta']['duration_s']:.0f} s)")
     return 0
+
+
+def on_endpoint(config, api_base: str, args, modes: list[str], suites: list[str], results: dict) -> None:
+    """accuracy and speed: against the configured endpoint (started if the config says so)."""
+    from .suites import load_suite, sample
+
+    if args.command in ("run", "accuracy"):
+        ids = {i.strip() for v in args.case or [] for i in v.split(",") if i.strip()}
+        cases = {s: sample([c for c in load_suite(s) if not ids or c["id"] in ids], args.limit,
+                           None if args.first else args.seed) for s in suites}
+        cases = {s: cs for s, cs in cases.items() if cs}
+        results["meta"]["cases"] = {s: [c["id"] for c in cs] for s, cs in cases.items()}
+        results["accuracy"] = accuracy(config, api_base, cases, modes, args.quiet)
+    if args.command in ("run", "speed"):
+        results["speed"], results["startup"] = speed(config, api_base, modes, args)
+
+
+def speculative(config, per_suite: int, quiet: bool) -> dict:
+    from .speculative import run_speculative
+
+    def on_variant(name: str, result: dict) -> None:
+        if not quiet:
+            err.print(f"[dim]speculative[/] {name}: ECS {result['ecs_s']:.1f} s, cases {result['cases_s']:.1f} s, "
+                      f"{result['gen_tok_s']} tok/s, accepted {result['accepted']}/{result['drafted']}")
+
+    return run_speculative(config, per_suite, on_variant)
 
 
 def accuracy(config, api_base: str, cases: dict, modes: list[str], quiet: bool) -> dict:

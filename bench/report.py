@@ -119,6 +119,18 @@ def startup_tables(startup: dict[str, Any]) -> list[Table]:
     return tables
 
 
+def speculative_table(spec: dict[str, Any]) -> Table:
+    t = Table(title="speculative decoding: each variant on a server of its own", title_justify="left")
+    for col in ("variant", "ECS s", "vs none", "cases s", "vs none", "tok/s", "drafted", "accepted",
+                "same calls"):
+        t.add_column(col, justify="left" if col == "variant" else "right")
+    for name, r in spec.items():
+        t.add_row(name, _num(r["ecs_s"]), f"{r['ecs_vs_none']:.2f}x", _num(r["cases_s"], "{:.1f}"),
+                  f"{r['cases_vs_none']:.2f}x", _num(r["gen_tok_s"], "{:.1f}"), str(r["drafted"]),
+                  _pct(r["accept_rate"]), r["same_calls"])
+    return t
+
+
 def print_results(results: dict[str, Any], console: Console | None = None) -> None:
     if console is None:
         console = Console()
@@ -131,5 +143,7 @@ def print_results(results: dict[str, Any], console: Console | None = None) -> No
         tables += speed_tables(results["speed"])
     if results.get("startup"):
         tables += startup_tables(results["startup"])
+    if results.get("speculative"):
+        tables.append(speculative_table(results["speculative"]))
     for t in tables:
         console.print(t)

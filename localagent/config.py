@@ -76,6 +76,12 @@ def parse_duration(value):
     return value
 
 
+# The sizes each kind of speculative decoding takes (xllamacpp's CommonParamsSpeculative* fields).
+SPECULATIVE_SIZES = {"none": set(), "ngram-simple": {"size_n", "size_m", "min_hits"},
+                     "ngram-map-k": {"size_n", "size_m", "min_hits"}, "ngram-mod": {"n_match", "n_min", "n_max"},
+                     "draft": {"n_max", "n_min"}}
+
+
 class ServerConfig(_Strict):
     autostart: bool = False
     model_path: str | None = None  # None: the bundled model below
@@ -89,6 +95,19 @@ class ServerConfig(_Strict):
     keep_alive: float = Field(300.0, ge=0)
     # The system prompt's KV state saved on disk and restored by a freshly started server.
     prompt_cache: bool = True
+    # Speculative decoding. Off: on 2 CPU cores every kind measured slower (bench/README.md).
+    speculative: Literal["none", "ngram-simple", "ngram-map-k", "ngram-mod", "draft"] = "none"
+    speculative_sizes: dict[str, int] = {}  # that kind's sizes, e.g. {size_n: 4, size_m: 8}
+    draft_model: str | None = None  # for `draft`: a GGUF with the model's tokenizer (None: the bundled 0.5B)
+
+    @model_validator(mode="after")
+    def _sizes(self):
+        known = SPECULATIVE_SIZES[self.speculative]
+        if unknown := sorted(set(self.speculative_sizes) - known):
+            raise PydanticCustomError("speculative_sizes", "{unknown}: not a size of speculative {kind} ({known})",
+                                      {"unknown": ", ".join(unknown), "kind": self.speculative,
+                                       "known": ", ".join(sorted(known)) or "none"})
+        return self
 
     @field_validator("keep_alive", mode="before")
     @classmethod

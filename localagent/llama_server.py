@@ -11,9 +11,13 @@ import signal
 import sys
 import threading
 
+from .config import SPECULATIVE_SIZES
+
 
 def serve(model: str, host: str, port: int, threads: int, ctx_size: int, alias: str | None,
-          keep_alive: float = 0, state: str | None = None, slot_save_path: str | None = None) -> None:
+          keep_alive: float = 0, state: str | None = None, slot_save_path: str | None = None,
+          speculative: str = "none", spec_params: dict[str, int] | None = None,
+          draft_model: str | None = None) -> None:
     import xllamacpp
 
     params = xllamacpp.CommonParams()
@@ -31,6 +35,8 @@ def serve(model: str, host: str, port: int, threads: int, ctx_size: int, alias: 
     if slot_save_path:  # /slots/0?action=save|restore: a prompt's KV state in files there
         params.slot_save_path = os.path.join(slot_save_path, "")  # llama.cpp appends the file name as is
         params.endpoint_slots = True
+    if speculative != "none":
+        speculate(params, speculative, spec_params or {}, draft_model, threads)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -46,6 +52,23 @@ def serve(model: str, host: str, port: int, threads: int, ctx_size: int, alias: 
     del server
 
 
+def speculate(params, kind: str, values: dict[str, int], draft_model: str | None, threads: int) -> None:
+    """Speculative decoding: `kind` drafts tokens (n-grams of the context, or a small draft model)
+    that the model then verifies in one batch; `values` set that kind's sizes by name."""
+    import xllamacpp
+
+    spec = params.speculative
+    name = "DRAFT_SIMPLE" if kind == "draft" else kind.upper().replace("-", "_")
+    spec.types = [getattr(xllamacpp.common_speculative_type, "COMMON_SPECULATIVE_TYPE_" + name)]
+    section = getattr(spec, "draft" if kind == "draft" else kind.replace("-", "_"))
+    for name, value in values.items():
+        setattr(section, name, value)
+    if kind == "draft":
+        section.mparams.path = draft_model
+        section.cpuparams.n_threads = threads
+        section.cpuparams_batch.n_threads = threads
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="llama_server", description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="GGUF file (default: the bundled Qwen2.5-Coder-1.5B, qwen2.5-coder-1.5b)")
@@ -58,6 +81,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="with --state: exit after this many seconds without a command using the server")
     parser.add_argument("--state", default=None, help="the kept server's state file (written by the CLI)")
     parser.add_argument("--slot-save-path", default=None, help="directory for /slots save and restore")
+    parser.add_argument("--speculative", choices=list(SPECULATIVE_SIZES), default="none")
+    parser.add_argument("--spec", action="append", default=[], metavar="NAME=N",
+                        help="a size of the --speculative kind, e.g. size_n=3 (repeatable)")
+    parser.add_argument("--draft-model", default=None, help="GGUF of the draft model for --speculative draft")
     args = parser.parse_args(argv)
     from .errors import AgentError
     from .weights import bundled_model_path, check_gguf
@@ -70,7 +97,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
     serve(str(model), args.host, args.port, args.threads, args.ctx_size, args.alias, args.keep_alive, args.state,
-          args.slot_save_path)
+          args.slot_save_path, args.speculative,
+          {k: int(v) for k, v in (item.split("=", 1) for item in args.spec)}, args.draft_model)
 
 
 if __name__ == "__main__":

@@ -78,7 +78,21 @@ class EmbeddedServer:
         return ["--host", self.server.host, "--threads", str(self.server.threads),
                 "--ctx-size", str(self.server.ctx_size), "--alias", self.alias] + \
             (["--port", str(self.server.port)] if self.server.port else []) + \
-            (["--slot-save-path", str(prompt_cache_dir())] if self.server.prompt_cache else [])
+            (["--slot-save-path", str(prompt_cache_dir())] if self.server.prompt_cache else []) + \
+            self.speculation()
+
+    def speculation(self) -> list[str]:
+        if self.server.speculative == "none":
+            return []
+        args = ["--speculative", self.server.speculative]
+        for name, value in self.server.speculative_sizes.items():
+            args += ["--spec", f"{name}={value}"]
+        if self.server.speculative == "draft":
+            draft = (Path(self.server.draft_model).expanduser() if self.server.draft_model
+                     else bundled_model_path(BUNDLED["qwen2.5-coder-0.5b"]))
+            check_gguf(draft)
+            args += ["--draft-model", str(draft)]
+        return args
 
     def start(self, on_status: Callable[[str], None] = lambda s: None, *, kept: Path | None = None) -> str:
         """Spawn the server and wait until it answers. `kept`: its state file, and then the server
