@@ -1,4 +1,4 @@
-"""`python -m bench plot`: accuracy.png and time_split.png from the newest results."""
+"""`python -m bench plot`: accuracy.png, time_split.png and start.png from the newest results."""
 from __future__ import annotations
 
 import json
@@ -72,12 +72,38 @@ def time_split_png(speed: dict[str, Any], path: Path) -> Path:
     return path
 
 
+def start_png(startup: dict[str, Any], path: Path) -> Path:
+    """The ECS prompt from a fresh CLI process: the embedded server cold, with the prompt cache and
+    kept, beside a server that is already up; labels: the ratio to the cold run with features off."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = {name: r["wall_s"] for name, r in startup.get("embedded", {}).items()}
+    if (warm := startup.get("warm", {}).get("modes", {}).get("native")):
+        runs["server already up (llamacpp/serve), native"] = warm["exit_s"]
+    names, secs = list(runs), list(runs.values())
+    fig, ax = plt.subplots(figsize=(8, 1.4 + 0.5 * len(names)))
+    ax.barh(names, secs, color=[f"C{i}" for i in range(len(names))])
+    for y, v in enumerate(secs):
+        ax.text(v, y, f"  {v:.1f} s, {v / secs[0]:.2f}x", va="center", fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, max(secs) * 1.3)
+    ax.set_xlabel("seconds from the command to its answer (ECS prompt)")
+    ax.set_title("a fresh command: cold, prompt cache on disk, kept server")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def plot(results_file: Path | None = None, out_dir: Path = RESULTS) -> list[Path]:
     """PNGs from `results_file`, or from the newest results that have each section."""
     out_dir.mkdir(parents=True, exist_ok=True)
     given = json.loads(results_file.read_text(encoding="utf-8")) if results_file else None
     written = []
-    for section, name, draw in (("accuracy", "accuracy.png", accuracy_png), ("speed", "time_split.png", time_split_png)):
+    for section, name, draw in (("accuracy", "accuracy.png", accuracy_png), ("speed", "time_split.png", time_split_png),
+                                ("startup", "start.png", start_png)):
         data = given.get(section) if given else (latest_with(section, out_dir) or (None, {}))[1].get(section)
         if data:
             written.append(draw(data, out_dir / name))
