@@ -95,8 +95,9 @@ class ServerConfig(_Strict):
     keep_alive: float = Field(300.0, ge=0)
     # The system prompt's KV state saved on disk and restored by a freshly started server.
     prompt_cache: bool = True
-    # Speculative decoding. Off: on 2 CPU cores every kind measured slower (bench/README.md).
-    speculative: Literal["none", "ngram-simple", "ngram-map-k", "ngram-mod", "draft"] = "none"
+    # Speculative decoding: ngram-mod drafts what the server has generated before (a repeated
+    # call, an answer's template); measured fastest on 2 CPU cores (bench/README.md, "Speculative").
+    speculative: Literal["none", "ngram-simple", "ngram-map-k", "ngram-mod", "draft"] = "ngram-mod"
     speculative_sizes: dict[str, int] = {}  # that kind's sizes, e.g. {size_n: 4, size_m: 8}
     draft_model: str | None = None  # for `draft`: a GGUF with the model's tokenizer (None: the bundled 0.5B)
 

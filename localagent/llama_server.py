@@ -16,7 +16,7 @@ from .config import SPECULATIVE_SIZES
 
 def serve(model: str, host: str, port: int, threads: int, ctx_size: int, alias: str | None,
           keep_alive: float = 0, state: str | None = None, slot_save_path: str | None = None,
-          speculative: str = "none", spec_params: dict[str, int] | None = None,
+          speculative: str = "ngram-mod", spec_params: dict[str, int] | None = None,
           draft_model: str | None = None) -> None:
     import xllamacpp
 
@@ -81,7 +81,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="with --state: exit after this many seconds without a command using the server")
     parser.add_argument("--state", default=None, help="the kept server's state file (written by the CLI)")
     parser.add_argument("--slot-save-path", default=None, help="directory for /slots save and restore")
-    parser.add_argument("--speculative", choices=list(SPECULATIVE_SIZES), default="none")
+    parser.add_argument("--speculative", choices=list(SPECULATIVE_SIZES), default="ngram-mod",
+                        help="speculative decoding (default ngram-mod: measured fastest here, bench/README.md)")
     parser.add_argument("--spec", action="append", default=[], metavar="NAME=N",
                         help="a size of the --speculative kind, e.g. size_n=3 (repeatable)")
     parser.add_argument("--draft-model", default=None, help="GGUF of the draft model for --speculative draft")

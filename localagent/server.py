@@ -82,8 +82,6 @@ class EmbeddedServer:
             self.speculation()
 
     def speculation(self) -> list[str]:
-        if self.server.speculative == "none":
-            return []
         args = ["--speculative", self.server.speculative]
         for name, value in self.server.speculative_sizes.items():
             args += ["--spec", f"{name}={value}"]
