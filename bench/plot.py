@@ -73,15 +73,13 @@ def time_split_png(speed: dict[str, Any], path: Path) -> Path:
 
 
 def start_png(startup: dict[str, Any], path: Path) -> Path:
-    """The ECS prompt from a fresh CLI process: the embedded server cold, with the prompt cache and
-    kept, beside a server that is already up; labels: the ratio to the cold run with features off."""
+    """The ECS prompt from a fresh CLI process with the embedded server (bench.startup.EMBEDDED_RUNS);
+    labels: the ratio to the cold run with the features off."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     runs = {name: r["wall_s"] for name, r in startup.get("embedded", {}).items()}
-    if (warm := startup.get("warm", {}).get("modes", {}).get("native")):
-        runs["server already up (llamacpp/serve), native"] = warm["exit_s"]
     names, secs = list(runs), list(runs.values())
     fig, ax = plt.subplots(figsize=(8, 1.4 + 0.5 * len(names)))
     ax.barh(names, secs, color=[f"C{i}" for i in range(len(names))])
@@ -90,7 +88,7 @@ def start_png(startup: dict[str, Any], path: Path) -> Path:
     ax.invert_yaxis()
     ax.set_xlim(0, max(secs) * 1.3)
     ax.set_xlabel("seconds from the command to its answer (ECS prompt)")
-    ax.set_title("a fresh command: cold, prompt cache on disk, kept server")
+    ax.set_title("a fresh command with the embedded server")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

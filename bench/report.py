@@ -110,11 +110,12 @@ def startup_tables(startup: dict[str, Any]) -> list[Table]:
         tables.append(w)
     if startup.get("embedded"):
         e = Table(title="the ECS prompt with the embedded server: a fresh CLI process to its answer", title_justify="left")
-        for col in ("run", "s", "vs features off", "stopped", "calls"):
+        for col in ("run", "s", "vs cold, features off", "vs server up, features off", "stopped", "calls"):
             e.add_column(col, justify="left" if col in ("run", "calls") else "right")
         for name, r in startup["embedded"].items():
             calls = ", ".join(f"{c['name']} {json.dumps(c['arguments'], ensure_ascii=False)}" for c in r.get("tool_calls", []))
-            e.add_row(name, _num(r["wall_s"]), f"{r['vs_off']:.2f}x", str(r.get("stopped")), calls or "-")
+            up = f"{r['vs_server_up']:.2f}x" if "vs_server_up" in r else "-"  # older results lack it
+            e.add_row(name, _num(r["wall_s"]), f"{r['vs_off']:.2f}x", up, str(r.get("stopped")), calls or "-")
         tables.append(e)
     return tables
 

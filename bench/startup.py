@@ -17,7 +17,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -173,18 +173,29 @@ def warm_cli(config: Config, api_base: str, modes: list[str], repeat: int = 3, t
     return {"modes": summary, "runs": runs}
 
 
-# (name, keep_alive, prompt_cache, runs before the measured one): each a fresh CLI process on the
-# ECS prompt with nothing at api_base, so the embedded server serves it.
+class EmbeddedRun(NamedTuple):
+    """A fresh CLI process on the ECS prompt with nothing at api_base, so the embedded server
+    serves it, after `before` identical runs."""
+    name: str
+    keep_alive: float
+    prompt_cache: bool
+    speculative: str
+    before: int
+
+
 EMBEDDED_RUNS = [
-    ("cold, features off", 0, False, 0),      # the model loaded and the whole prompt prefilled
-    ("cold, prompt cache on disk", 0, True, 1),  # a fresh server restores the saved system prompt
-    ("second command, kept server", 300, True, 1),  # the server the run before left loaded
+    EmbeddedRun("cold, features off", 0, False, "none", 0),  # the model loaded, the whole prompt prefilled
+    EmbeddedRun("cold, prompt cache on disk", 0, True, "ngram-mod", 1),  # the saved system prompt restored
+    # a server already up, as llamacpp/serve with today's features off: the baseline of the next row
+    EmbeddedRun("server up, features off", 300, False, "none", 1),
+    EmbeddedRun("second command, kept server", 300, True, "ngram-mod", 1),  # the server the run before left
 ]
 
 
 def embedded_runs(config: Config, timeout: float = 900) -> dict[str, Any]:
     """Process start to answer per EMBEDDED_RUNS entry, in a cache dir of its own (the model file
-    from the usual one); `vs_off` is the ratio to the first. Kept servers are stopped after."""
+    from the usual one); `vs_off` is the ratio to the first, `vs_server_up` to a server already up
+    with the features off. Kept servers are stopped after."""
     import os
 
     from localagent.weights import BUNDLED, bundled_model_path
@@ -194,20 +205,21 @@ def embedded_runs(config: Config, timeout: float = 900) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "LOCALAGENT_CACHE": tmp}
         try:
-            for name, keep_alive, prompt_cache, before in EMBEDDED_RUNS:
+            for run in EMBEDDED_RUNS:
                 cfg = configure(config, "native")
                 cfg.server.autostart, cfg.server.model_path, cfg.server.port = True, model, 0
-                cfg.server.keep_alive, cfg.server.prompt_cache = keep_alive, prompt_cache
+                cfg.server.keep_alive, cfg.server.prompt_cache = run.keep_alive, run.prompt_cache
+                cfg.server.speculative = run.speculative
                 path = write_config(cfg, Path(tmp) / "embedded.yaml", api_base=f"http://127.0.0.1:{free_port()}/v1")
-                for _ in range(before + 1):
+                for _ in range(run.before + 1):
                     start, end, proc = run_cli(path, timeout, env)
-                results[name] = _answer(proc) | {"wall_s": round(end - start, 3), "returncode": proc.returncode}
+                results[run.name] = _answer(proc) | {"wall_s": round(end - start, 3), "returncode": proc.returncode}
         finally:
             subprocess.run([sys.executable, str(ROOT / "agent_demo.py"), "--stop-server"], env=env,
                            capture_output=True, timeout=60)
-    off = results[EMBEDDED_RUNS[0][0]]["wall_s"]
+    off, up = (results[EMBEDDED_RUNS[i].name]["wall_s"] for i in (0, 2))
     for r in results.values():
-        r["vs_off"] = round(r["wall_s"] / off, 3)
+        r["vs_off"], r["vs_server_up"] = round(r["wall_s"] / off, 3), round(r["wall_s"] / up, 3)
     return results
 
 
