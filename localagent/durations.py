@@ -19,7 +19,7 @@ _SAID_UNIT = {
 }
 _UNIT_RE = "|".join(f"(?P<{unit}>{words})" for unit, words in _SAID_UNIT.items())
 _DURATION = re.compile(
-    rf"(?P<half_of>半个?|half an?\s+|half a\s+)?"
+    rf"(?P<half_of>(?<!个)半个?|half an?\s+|half a\s+)?"
     rf"(?:(?P<digits>\d+(?:\.\d+)?)\s*(?P<cn_half>个半)?\s*个?\s*"
     rf"|(?P<words>\ban?\b|{EN_NUMBER})(?P<en_half>\s+and\s+a\s+half)?\s+)?"
     rf"(?:{_UNIT_RE})(?P<post_half>\s+and\s+a\s+half)?", re.I)

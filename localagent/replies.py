@@ -13,6 +13,7 @@ Language = Literal["zh", "en"]
 _HAN = re.compile(r"[\u3400-\u9fff]")
 _LATIN_WORD = re.compile(r"\b[A-Za-z]{2,}\b")
 # Where a parameter description stops naming the thing: "ECS实例ID (以 i- 开头)", "city, e.g. Paris"
+_BRACKETED = re.compile(r"[(（]([^)）]+)[)）]")
 _GLOSS_END = re.compile(r"\s*(?:[(（,，;；。]|\.\s|\be\.g\.|\bsuch as\b|例如|比如)")
 
 
@@ -43,9 +44,10 @@ def value_name(name: str, schema: dict[str, Any], language: Language | None = No
     """A parameter in plain words: the start of its description (when it is in the user's
     language), else its name without underscores."""
     description = str(schema.get("description") or "").strip()
-    gloss = _GLOSS_END.split(description, maxsplit=1)[0].strip().rstrip(".:：")
-    if language and bool(_HAN.search(gloss)) != (language == "zh"):
-        gloss = ""
+    # the start of the description, or of a part in brackets: "续费时长 (renewal period in months)"
+    glosses = [_GLOSS_END.split(part, maxsplit=1)[0].strip().rstrip(".:：")
+               for part in [description, *_BRACKETED.findall(description)]]
+    gloss = next((g for g in glosses if not language or bool(_HAN.search(g)) == (language == "zh")), "")
     if len(gloss) >= 2 and len(gloss) <= 40:
         return gloss[0].lower() + gloss[1:] if gloss[1:2].islower() else gloss
     return re.sub(r"(?<=[a-z])(?=[A-Z])|_+", " ", name).strip().lower()

@@ -4,6 +4,7 @@ from datetime import date
 import pytest
 
 from localagent.grounding import Evidence, found, ungiven
+from localagent.replies import value_name
 
 TODAY = date(2026, 11, 30)  # a Monday
 
@@ -65,6 +66,7 @@ def test_a_length_of_time_grounds_a_parameter_in_its_unit(case):
 @pytest.mark.parametrize("case", [
     (1.5, "renew it for one and a half years", MONTHS), (2, "续费两年", MONTHS), (1, "续费一年", MONTHS),
     (1.5, "开一个半小时", MINUTES), (2, "for two hours", MINUTES),
+    (30, "开一个半小时", MINUTES),                                      # not the 半小时 of 一个半小时
 ])
 def test_a_length_of_time_said_in_another_unit_does_not_ground_it_unconverted(case):
     assert not given(*case)
@@ -79,3 +81,12 @@ def test_ungiven_checks_every_argument_and_knows_overrides():
     # the default is what the tool does anyway; x-grounded: false is off; a boolean is strict only on demand
     assert ungiven(args, schema, evidence) == ["city"]
     assert ungiven(args, schema, evidence, always={"confirm"}) == ["city", "confirm"]
+
+
+@pytest.mark.parametrize("description, language, words", [
+    ("续费时长，以月为单位 (renewal period in months, as the user said it)", "en", "renewal period in months"),
+    ("续费时长，以月为单位 (renewal period in months, as the user said it)", "zh", "续费时长"),
+    ("ECS实例ID (以 i- 开头)", "en", "period"),                         # nothing in English: the name
+])
+def test_a_missing_value_is_named_in_the_users_language(description, language, words):
+    assert value_name("period", {"description": description}, language) == words
