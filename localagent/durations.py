@@ -12,10 +12,11 @@ from .numerals import EN_NUMBER, english_numbers
 # exactly (a year is also 365 days: see factors()).
 MINUTES = {"minute": 1, "hour": 60, "day": 1440, "week": 10080, "month": 43200, "year": 518400}
 
-# Unit words after a number. Chinese 月 and 日 alone name dates (3月, 5日), so only 个月 and 天.
+# Unit words after a number. Chinese 月 and 日 alone name dates (3月, 5日), so only 个月 and 天;
+# a 年 followed by a month is a date's year (2025年3月).
 _SAID_UNIT = {
     "minute": r"minutes?|mins?\b|分钟", "hour": r"hours?|hrs?\b|小时|钟头", "day": r"days?|天",
-    "week": r"weeks?|个?星期|个?礼拜|周(?![一二三四五六日末])", "month": r"months?|个月", "year": r"years?|年(?!级)",
+    "week": r"weeks?|个?星期|个?礼拜|周(?![一二三四五六日末])", "month": r"months?|个月", "year": r"years?|年(?!级|\d)",
 }
 _UNIT_RE = "|".join(f"(?P<{unit}>{words})" for unit, words in _SAID_UNIT.items())
 _DURATION = re.compile(

@@ -25,7 +25,9 @@ from .numerals import chinese_to_digits, english_numbers
 
 _CJK = r"\u3400-\u9fff"
 _SPACE_PUNCT = re.compile(r"[\s,，.。、:：;；!！?？'\"“”‘’()（）\[\]【】{}<>《》_\-/\\|*#@]+")
-_NUMBER = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?")
+_NUMBER = re.compile(r"\d+(?:,\d{3}(?!\d))*(?:\.\d+)?")  # "C2，2025" is 2 and 2025, not 2,202
+# Money said the Chinese way: "1250块5毛" is 1250.5, "三块五" 3.5, "100元5角2分" 100.52
+_YUAN = re.compile(r"(\d+)\s*[块元圆](?:\s*(\d)\s*[毛角]?(?:\s*(\d)\s*分)?)?")
 _AND_A_HALF = re.compile(r"(\d+)\s*个半")
 _EN_AND_A_HALF = re.compile(r"([a-z]+|\d+) and a half")
 _HALF = re.compile(r"(?<!个)半|(?<!and a )half")  # a half on its own, not the half of "一个半"
@@ -48,6 +50,7 @@ def _numbers_in(text: str) -> set[float]:
     found |= {float(n) + 0.5 for n in english_numbers(" ".join(_EN_AND_A_HALF.findall(text)))}
     if _HALF.search(text):
         found.add(0.5)
+    found |= {int(y) + int(j or 0) / 10 + int(f or 0) / 100 for y, j, f in _YUAN.findall(text)}
     return found
 
 
@@ -179,6 +182,24 @@ def _number_found(value: float, ev: Evidence, unit: str | None = None) -> bool:
             or any(abs(abs(value) - n * f) < 1e-9 for n in ev.unitless_numbers for f in _UNITS))
 
 
+def said_length(name: str, spec: dict[str, Any], ev: Evidence) -> int | float | None:
+    """The value of a parameter in a unit of time when the user said one length of time: converted
+    by the agent, as small models do not ("1.5" for one and a half years in months, 30 for
+    一个半小时 in minutes). None when the parameter names no unit, or the user said none or several."""
+    unit = parameter_unit(name, spec)
+    if unit is None or len(ev.durations) != 1:
+        return None
+    [(n, said)] = ev.durations
+    values = {n * f for f in factors(said, unit)}
+    if len(values) != 1:  # a year in days: 365 or 360
+        return None
+    value = values.pop()
+    if value == int(value):
+        return int(value)
+    # whole or half units only: 1.5 hours in hours, never 0.002 months
+    return value if value * 2 == int(value * 2) and spec.get("type") in ("number", "string") else None
+
+
 def _time_found(when: tuple[int, int], ev: Evidence) -> bool:
     """"19:00" is given by "7pm", "晚上7点" or "19:00"; a 12-hour clock leaves am/pm open."""
     return any(h % 12 == when[0] % 12 and m == when[1] for h, m in ev.times)
@@ -208,6 +229,20 @@ def _stem(word: str) -> str:
 
 def _enum_found(value: str, spec: dict[str, Any], ev: Evidence) -> bool:
     return any(_name_found(name, ev) for name in enum_names(value, spec))
+
+
+def first_named(text: str, options: list[Any]) -> Any | None:
+    """The option that `text` names first (by itself, its words or a common name: "CNY" by
+    "人民币"); a short Latin code only as a word of its own. None when it names none."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    found = []
+    for option in options:
+        for name in {str(option), str(option).replace("_", " ")} | COMMON_NAMES.get(str(option).upper(), set()) \
+                | COMMON_NAMES.get(str(option).lower(), set()):
+            words = r"[\s_\-]*".join(map(re.escape, re.split(r"[\s_\-]+", name.casefold().strip())))
+            if m := re.search(rf"(?<![^\W_]){words}(?![^\W_])" if name.isascii() else words, text):
+                found.append((m.start(), -len(name), option))
+    return min(found, key=lambda f: f[:2])[2] if found else None
 
 
 def _name_found(name: str, ev: Evidence) -> bool:

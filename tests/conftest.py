@@ -1,4 +1,5 @@
-"""Shared test setup: tests/ on sys.path (for scripted_server) and one modelscope_agent import per session."""
+"""Shared test setup: tests/ on sys.path (for scripted_server), one modelscope_agent import per
+session, and servers probed afresh in each test."""
 import sys
 from pathlib import Path
 
@@ -38,3 +39,12 @@ def bundled_llm():
     config.server.keep_alive = 0  # stopped with the session, not kept
     with running_server(config) as server:
         yield server.api_base
+
+
+@pytest.fixture(autouse=True)
+def servers_probed_afresh():
+    """The kind of server behind an address is remembered per process, but a test's scripted
+    server may get the port an earlier test's server had: each test probes its own."""
+    from localagent import endpoint
+
+    endpoint._server_kinds.clear()

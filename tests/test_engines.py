@@ -28,7 +28,7 @@ from localagent.engines.base import Events, RunResult
 from localagent.replies import in_language
 from localagent.engines.execution import DRY_RUN_RESULT, history_evidence
 from localagent.react import observation_text
-from localagent.tools import Toolbox
+from localagent.tools import Toolbox, from_openai_json
 from scripted_server import ScriptedServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -366,6 +366,44 @@ def test_native_does_not_run_a_tool_that_does_not_do_what_was_asked(toolbox):
     assert "grammar" not in final
 
 
+THERMOSTAT = {"type": "function", "function": {
+    "name": "set_thermostat", "description": "Set the target temperature for a room.",
+    "parameters": {"type": "object", "required": ["room", "temperature"], "properties": {
+        "room": {"type": "string", "description": "which room", "enum": ["living room", "bedroom", "kids room"]},
+        "temperature": {"type": "number"},
+        "mode": {"type": "string", "enum": ["heat", "cool"]}}}}}
+
+
+ROOM = {"room": "living room", "temperature": 24}
+
+
+@pytest.mark.parametrize("call, said, status, arguments", [
+    (ROOM, ["the living room. The user also"], "dry_run", ROOM),
+    (ROOM, ["bedroom"], "refused", ROOM),
+    (ROOM, ['"not said"'], "refused", ROOM),
+    # an optional option nobody named is left to the tool's default, not asked for
+    ({**ROOM, "mode": "heat"}, ["living room", "not said"], "dry_run", ROOM),
+])
+def test_native_asks_the_model_which_option_the_user_named(tmp_path, call, said, status, arguments):
+    """An option named in another language ("客厅" for "living room") is not found by its spelling:
+    the model, asked for a few free tokens which option the user asked for, confirms it or not."""
+    path = tmp_path / "tools.json"
+    path.write_text(json.dumps([THERMOSTAT]), encoding="utf-8")
+    v = NATIVE_LLAMACPP
+    with ScriptedServer([v.call("set_thermostat", call), *said, v.answer("好的")], owned_by=v.server,
+                        choices=['"yes"']) as server:
+        result = make_engine(v, server.api_base, Toolbox(from_openai_json(path))).run("把客厅温度调到二十四度")
+    [record] = result.tool_calls
+    assert (record.status, record.arguments) == (status, arguments)
+    if status == "refused":
+        assert (record.missing, result.answer) == (["room"], "要继续，我还需要您告诉我：room。请提供后我再为您处理。")
+    first, _relevance, confirm, *_ = server.chat_requests()
+    assert confirm["messages"][:-1] == first["messages"] and "grammar" not in confirm
+    assert confirm["messages"][-1]["content"] == ('Thought: set_thermostat takes room (which room), one of living room, '
+                                                  'bedroom, kids room, or "not said" if the user did not say. '
+                                                  "The user asked for room: ")
+
+
 def test_native_runs_a_tool_the_model_says_serves_once_it_restates_the_request(toolbox):
     v = NATIVE_LLAMACPP
     with ScriptedServer([v.call("RenewInstance", RENEW_ARGS), " renew an instance", v.answer(ANSWER)],
@@ -660,6 +698,16 @@ def test_grounding_ignores_case_and_refuses_a_changed_value(v, toolbox, deploy_l
     result, _ = run(v, [v.call("Deploy", {"instance_id": INSTANCE, "version": "v3"}), v.answer("unused")],
                     toolbox, question=question)
     assert (result.tool_calls[0].status, result.tool_calls[0].missing) == ("refused", ["version"])
+
+
+@variants(ALL)
+def test_a_length_of_time_is_converted_into_the_tools_unit(v, toolbox):
+    """"One and a half years" for a period in months: the model writes 1.5; the agent runs 18."""
+    result, _ = run(v, [v.call("RenewInstance", {"instance_id": INSTANCE, "period": "1.5"}), v.answer("好了。")],
+                    toolbox, question=f"Renew {INSTANCE} for one and a half years")
+    [record] = result.tool_calls
+    assert (record.status, record.arguments) == ("ran", {"instance_id": INSTANCE, "period": "18"})
+    assert "续费时长18月" in record.result
 
 
 @variants(ALL)

@@ -3,7 +3,7 @@ from datetime import date
 
 import pytest
 
-from localagent.grounding import Evidence, found, ungiven
+from localagent.grounding import Evidence, first_named, found, said_length, ungiven
 from localagent.replies import value_name
 
 TODAY = date(2026, 11, 30)  # a Monday
@@ -90,3 +90,45 @@ def test_ungiven_checks_every_argument_and_knows_overrides():
 ])
 def test_a_missing_value_is_named_in_the_users_language(description, language, words):
     assert value_name("period", {"description": description}, language) == words
+
+
+@pytest.mark.parametrize("reply, options, named", [
+    ("living room. The user asked for temperature", ["bedroom", "living room"], "living room"),
+    ("二等座, 一等座, 商务座", ["一等座", "二等座", "商务座"], "二等座"),
+    ("Japanese", ["zh", "en", "ja"], "ja"),  # by a common name
+    ("人民币", ["USD", "CNY"], "CNY"),
+    ("king bed", ["twin", "king_bed"], "king_bed"),
+    ("bedroom", ["living room", "bedroom", "room"], "bedroom"),  # a whole word, not a part of one
+    ("then the user", ["zh", "en"], None),  # a short code only as a word of its own
+    ('"not said"', ["heat", "cool"], None),
+    ("30 minutes", [10, 30], 30),
+])
+def test_the_option_a_reply_names_first(reply, options, named):
+    assert first_named(reply, options) == named
+
+
+PERIOD = {"type": "string", "description": "续费时长，以月为单位 (renewal period in months)"}
+MINUTES = {"type": "integer", "description": "duration in minutes"}
+
+
+@pytest.mark.parametrize("said, spec, value", [
+    ("Renew it for one and a half years.", PERIOD, 18),
+    ("续费两年", PERIOD, 24),
+    ("2025年3月15日上午十点开始，开一个半小时", MINUTES, 90),  # 2025年 is a date's year, not a length
+    ("开一个半小时", PERIOD, None),  # not a whole or half number of months
+    ("续费半年，上次续了一年", PERIOD, None),  # which one?
+    ("续费", PERIOD, None),
+    ("开一个半小时", {"type": "integer", "description": "房间号"}, None),  # no unit of time
+])
+def test_the_one_length_of_time_the_user_said_converted(said, spec, value):
+    assert said_length("p", spec, Evidence((said,))) == value
+
+
+@pytest.mark.parametrize("said, amount", [("把一千二百五十块五毛人民币换成日元", 1250.5), ("三块五", 3.5),
+                                          ("100元5角2分", 100.52), ("会议室C2，2025年", 2025)])
+def test_money_said_the_chinese_way(said, amount):
+    assert found(amount, {"type": "number"}, Evidence((said,)))
+
+
+def test_a_comma_between_two_numbers_is_not_a_thousands_separator():
+    assert not found(2202, {"type": "number"}, Evidence(("会议室C2，2025年",)))

@@ -12,7 +12,7 @@ from .. import grounding, react
 from ..grounding import Evidence, normalise
 from ..replies import Language, ask_for, cannot_do, dry_run_notice, value_name
 from ..tool_limits import ToolTimeoutError
-from ..tools import Tool, ToolArgumentError, Toolbox
+from ..tools import Tool, ToolArgumentError, Toolbox, coerce
 from .base import Approver, CallStatus, Exchange, History, Message, ToolCallRecord, approve_all
 
 # What the model reads for a call that a dry run did not make: no result it could report.
@@ -78,6 +78,11 @@ class CallRunner:
         if self.grounding:
             required = set(tool.parameters.get("required", []))
             ungiven = grounding.ungiven(args, tool.parameters, evidence, tool.grounded_params, confirm)
+            # a length of time the user said in another unit than the tool's is converted, not asked for
+            props = tool.parameters.get("properties", {})
+            converted = {k: coerce(v, props.get(k, {}), k) for k in ungiven
+                         if (v := grounding.said_length(k, props.get(k, {}), evidence)) is not None}
+            args, ungiven = {**args, **converted}, [k for k in ungiven if k not in converted]
             # An optional value nobody gave is left to the tool's default; a required one is asked for.
             record.arguments = args = {k: v for k, v in args.items() if k in required or k not in ungiven}
             if missing := [k for k in ungiven if k in required]:
