@@ -168,14 +168,15 @@ class NativeEngine:
 
     def confirm_choice(self, q: _Question, tool: str, name: str, value: Any, spec: dict) -> bool:
         """Whether the model, asked afresh from the conversation, names `value` as the option the
-        user asked for: a few tokens of free text on the cached prompt, read for the first option
+        user asked for: up to 8 tokens of free text on the cached prompt, read for the first option
         they name. Free text, not a grammar over the options: under one the bundled 1.5B picked
-        "kids room" for "Set the bedroom to 21.5 degrees" (bench/README.md, "Options")."""
+        "kids room" for "Set the bedroom to 21.5 degrees" (bench/README.md, "Which option the
+        user named")."""
         described = f"{name} ({d})" if (d := str(spec.get("description") or "").strip()) else name
         prefix = (f"Thought: {tool} takes {described}, one of {', '.join(map(str, spec['enum']))}, "
                   f'or "{NOT_SAID}" if the user did not say. The user asked for {name}: ')
         with Stopwatch(q.result.timings, "checks_s"):
-            reply = self._continue(q, prefix, stop=[". ", "\n", "。"], max_tokens=16, history=q.messages[:q.asked])
+            reply = self._continue(q, prefix, stop=[". ", "\n", "。"], max_tokens=8, history=q.messages[:q.asked])
         return first_named(reply, spec["enum"]) == value
 
     def serves_request(self, q: _Question, tool: Tool) -> bool:
