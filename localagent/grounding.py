@@ -110,9 +110,9 @@ class Evidence:
         return times_in(self.text)
 
 
-# Asks the model which option of an enum (or an optional switch) the user asked for: True when it
-# names the value (see NativeEngine.confirm_choice). Enum options are often named in another
-# language ("客厅" for "living room"), which no spelling rule finds.
+# Asks the model which option of an enum the user asked for: True when it names the value (see
+# NativeEngine.confirm_choice). Enum options are often named in another language ("客厅" for
+# "living room"), which no spelling rule finds.
 ConfirmChoice = Callable[[str, Any, dict], bool]
 
 
@@ -131,9 +131,6 @@ def ungiven(arguments: dict[str, Any], schema: dict[str, Any], evidence: Evidenc
         given = found(value, spec, evidence, strict, name)
         if not given and "enum" in spec and confirm is not None and not isinstance(value, bool):
             given = confirm(name, value, spec)
-        elif value is True and not strict and confirm is not None and name not in schema.get("required", ()):
-            # a switch the model turned on is asked about like an option: nobody said "force"
-            given = confirm(name, value, {**spec, "enum": [True, False]})
         if given and isinstance(value, str) and "enum" not in spec and (key := normalise(value)):
             # one phrase the user said once fills one parameter: a taxi "to T3" has no pick-up at T3
             given = key not in used or evidence.plain.count(key) > used[key]
@@ -159,6 +156,8 @@ def found(value: Any, spec: dict[str, Any], ev: Evidence, strict: bool = False, 
     text = str(value).strip()
     if "enum" in spec:
         return _enum_found(text, spec, ev)
+    if _NUMBER.fullmatch(text) and (unit := parameter_unit(name, spec)):
+        return _number_found(float(text.replace(",", "")), ev, unit)  # "2" (months) is not "两年"
     if normalise(text) in ev.flat:
         return True
     if any(_name_found(name, ev) for name in COMMON_NAMES.get(text.upper(), set()) | COMMON_NAMES.get(text, set())):

@@ -167,3 +167,22 @@ def test_a_tool_that_does_not_serve_the_question_is_neither_run_nor_asked_about(
     result = native_engine(bundled_llm, MARKET).run(question)
     asks_or_answers_cleanly(result, language)
     assert not [c for c in result.tool_calls if c.refusal == "missing"], result.tool_calls  # no "which ticker?"
+
+
+HOME = str(ROOT / "tests" / "fixtures" / "home_tools.py")
+
+
+def test_an_option_named_in_another_language_runs(bundled_llm):
+    """客厅 names the option "living room", which no spelling rule finds: the model, asked which
+    option the user named, says so, and the call runs."""
+    result = native_engine(bundled_llm, HOME).run("把客厅温度调到二十四度")
+    [call] = [c for c in result.tool_calls if c.executed]
+    assert (call.name, call.arguments["room"], call.arguments["temperature"]) == ("set_thermostat", "living room", 24)
+
+
+def test_a_length_of_time_is_converted_into_the_tools_unit(bundled_llm):
+    """The period is in months; whatever the model writes for "one and a half years", 18 runs."""
+    result = native_engine(bundled_llm).run("Renew i-uf6a3k9d2m8p1q5r7t0y for one and a half years.")
+    [call] = [c for c in result.tool_calls if c.executed]
+    assert (call.name, call.arguments) == ("RenewInstance", {"instance_id": "i-uf6a3k9d2m8p1q5r7t0y", "period": "18"})
+

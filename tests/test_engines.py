@@ -404,23 +404,6 @@ def test_native_asks_the_model_which_option_the_user_named(tmp_path, call, said,
                                                   "The user asked for room: ")
 
 
-@pytest.mark.parametrize("said, arguments", [("not said", {"instance_id": INSTANCE}),
-                                              ("true, the user wants it forced", {"instance_id": INSTANCE, "force": True})])
-def test_native_asks_the_model_whether_the_user_turned_a_switch_on(said, arguments):
-    """"Power off i-…": the model adds force=true. An optional switch turned on is asked about
-    like an option; unconfirmed, it is left to the tool's default and the call runs."""
-    v = NATIVE_LLAMACPP
-    tools = Toolbox.load([str(ROOT / "tools" / "stop_instance.py")])
-    with ScriptedServer([v.call("StopInstance", {"instance_id": INSTANCE, "force": True}), said, v.answer("好了")],
-                        owned_by=v.server, choices=['"yes"']) as server:
-        result = make_engine(v, server.api_base, tools).run(f"Power off {INSTANCE}, we don't need it tonight")
-    [record] = result.tool_calls
-    assert (record.status, record.arguments) == ("ran", arguments)
-    assert server.chat_requests()[2]["messages"][-1]["content"].startswith(
-        "Thought: StopInstance takes force (stop immediately without waiting for the OS to shut down), "
-        'one of True, False, or "not said"')
-
-
 def test_native_runs_a_tool_the_model_says_serves_once_it_restates_the_request(toolbox):
     v = NATIVE_LLAMACPP
     with ScriptedServer([v.call("RenewInstance", RENEW_ARGS), " renew an instance", v.answer(ANSWER)],
