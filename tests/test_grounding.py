@@ -115,6 +115,7 @@ PERIOD = {"type": "string", "description": "续费时长，以月为单位 (rene
     ("Renew it for one and a half years.", PERIOD, 18),
     ("续费两年", PERIOD, 24),
     ("2025年3月15日上午十点开始，开一个半小时", MINUTES, 90),  # 2025年 is a date's year, not a length
+    ("二〇二五年三月十五日，开一个半小时", MINUTES, 90), ("续费两年三个月", PERIOD, None),
     ("开一个半小时", PERIOD, None),  # not a whole or half number of months
     ("续费半年，上次续了一年", PERIOD, None),  # which one?
     ("续费", PERIOD, None),
