@@ -16,7 +16,8 @@ MINUTES = {"minute": 1, "hour": 60, "day": 1440, "week": 10080, "month": 43200, 
 # a 年 followed by a month is a date's year (2025年3月).
 _SAID_UNIT = {
     "minute": r"minutes?|mins?\b|分钟", "hour": r"hours?|hrs?\b|小时|钟头", "day": r"days?|天",
-    "week": r"weeks?|个?星期|个?礼拜|周(?![一二三四五六日末])", "month": r"months?|个月", "year": r"years?|年(?!级|\s*[\d一二三四五六七八九十]{1,2}\s*月)",
+    "week": r"weeks?|个?星期|个?礼拜|周(?![一二三四五六日末])", "month": r"months?|个月",
+    "year": r"years?|年(?!级|\s*[\d一二三四五六七八九十]{1,2}\s*月)",
 }
 _UNIT_RE = "|".join(f"(?P<{unit}>{words})" for unit, words in _SAID_UNIT.items())
 _DURATION = re.compile(

@@ -18,10 +18,10 @@ from typing import Any
 
 from ..config import AgentConfig
 from ..constrain import KINDS, Constraint, arguments_schema
-from ..grounding import first_named
 from ..endpoint import Endpoint
 from ..errors import EndpointHTTPError
-from ..replies import in_language, value_name
+from ..grounding import first_named
+from ..replies import in_language
 from ..llm import LLMClient, Reply
 from .. import react
 from ..lenient_json import loads_lenient
