@@ -367,7 +367,7 @@ def test_native_does_not_run_a_tool_that_does_not_do_what_was_asked(toolbox):
 
 
 THERMOSTAT = {"type": "function", "function": {
-    "name": "set_thermostat", "description": "Set the target temperature for a room.",
+    "name": "set_heater", "description": "Set the target temperature for a room.",
     "parameters": {"type": "object", "required": ["room", "temperature"], "properties": {
         "room": {"type": "string", "description": "which room", "enum": ["living room", "bedroom", "kids room"]},
         "temperature": {"type": "number"},
@@ -390,7 +390,7 @@ def test_native_asks_the_model_which_option_the_user_named(tmp_path, call, said,
     path = tmp_path / "tools.json"
     path.write_text(json.dumps([THERMOSTAT]), encoding="utf-8")
     v = NATIVE_LLAMACPP
-    with ScriptedServer([v.call("set_thermostat", call), *said, v.answer("好的")], owned_by=v.server,
+    with ScriptedServer([v.call("set_heater", call), *said, v.answer("好的")], owned_by=v.server,
                         choices=['"yes"']) as server:
         result = make_engine(v, server.api_base, Toolbox(from_openai_json(path))).run("把客厅温度调到二十四度")
     [record] = result.tool_calls
@@ -399,7 +399,7 @@ def test_native_asks_the_model_which_option_the_user_named(tmp_path, call, said,
         assert (record.missing, result.answer) == (["room"], "要继续，我还需要您告诉我：room。请提供后我再为您处理。")
     first, _relevance, confirm, *_ = server.chat_requests()
     assert confirm["messages"][:-1] == first["messages"] and "grammar" not in confirm
-    assert confirm["messages"][-1]["content"] == ('Thought: set_thermostat takes room (which room), one of living room, '
+    assert confirm["messages"][-1]["content"] == ('Thought: set_heater takes room (which room), one of living room, '
                                                   'bedroom, kids room, or "not said" if the user did not say. '
                                                   "The user asked for room: ")
 
