@@ -237,14 +237,13 @@ def first_named(text: str, options: list[Any]) -> Any | None:
     """The option that `text` names first (by itself, its words or a common name: "CNY" by
     "人民币"); a short Latin code only as a word of its own. None when it names none."""
     text = unicodedata.normalize("NFKC", text).casefold()
-    found = []
+    hits = []
     for option in options:
-        for name in {str(option), str(option).replace("_", " ")} | COMMON_NAMES.get(str(option).upper(), set()) \
-                | COMMON_NAMES.get(str(option).lower(), set()):
+        for name in _own_names(str(option)):
             words = r"[\s_\-]*".join(map(re.escape, re.split(r"[\s_\-]+", name.casefold().strip())))
             if m := re.search(rf"(?<![^\W_]){words}(?![^\W_])" if name.isascii() else words, text):
-                found.append((m.start(), -len(name), option))
-    return min(found, key=lambda f: f[:2])[2] if found else None
+                hits.append((m.start(), -len(name), option))
+    return min(hits, key=lambda h: h[:2])[2] if hits else None
 
 
 def _name_found(name: str, ev: Evidence) -> bool:
@@ -257,7 +256,7 @@ def _name_found(name: str, ev: Evidence) -> bool:
 def enum_names(value: str, spec: dict[str, Any]) -> set[str]:
     """The words that name an enum value: itself, its parts, the description's gloss of it, a
     common name (currencies, languages)."""
-    names = {value, value.replace("_", " ")}
+    names = _own_names(value)
     if len(value) > 3:  # "king_bed" is also named by "king bed"; short codes only by themselves
         names |= set(re.split(r"[_\-\s]+", value)) - _FILLER
     description = str(spec.get("description", ""))
@@ -265,8 +264,13 @@ def enum_names(value: str, spec: dict[str, Any]) -> set[str]:
     for m in re.finditer(rf"(?<![\w]){v}\s*[(（:：=]\s*([^)）,，;；/|]+)"
                          rf"|([^\s(（,，;；/|:：=]+)\s*[(（:：=]\s*{v}(?![\w])", description, re.I):
         names.add((m.group(1) or m.group(2)).strip())
-    names |= COMMON_NAMES.get(value.upper(), set()) | COMMON_NAMES.get(value.lower(), set())
     return {n for n in names if len(normalise(n)) >= 2 or n == value}
+
+
+def _own_names(value: str) -> set[str]:
+    """An option's own names: itself, with spaces for underscores, a common name (人民币 for CNY)."""
+    return {value, value.replace("_", " ")} | COMMON_NAMES.get(value.upper(), set()) \
+        | COMMON_NAMES.get(value.lower(), set())
 
 
 # Names people use for codes that enums often hold: ISO 4217 currencies and ISO 639-1 languages.

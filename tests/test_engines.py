@@ -366,7 +366,7 @@ def test_native_does_not_run_a_tool_that_does_not_do_what_was_asked(toolbox):
     assert "grammar" not in final
 
 
-THERMOSTAT = {"type": "function", "function": {
+HEATER = {"type": "function", "function": {
     "name": "set_heater", "description": "Set the target temperature for a room.",
     "parameters": {"type": "object", "required": ["room", "temperature"], "properties": {
         "room": {"type": "string", "description": "which room", "enum": ["living room", "bedroom", "kids room"]},
@@ -388,7 +388,7 @@ def test_native_asks_the_model_which_option_the_user_named(tmp_path, call, said,
     """An option named in another language ("客厅" for "living room") is not found by its spelling:
     the model, asked for a few free tokens which option the user asked for, confirms it or not."""
     path = tmp_path / "tools.json"
-    path.write_text(json.dumps([THERMOSTAT]), encoding="utf-8")
+    path.write_text(json.dumps([HEATER]), encoding="utf-8")
     v = NATIVE_LLAMACPP
     with ScriptedServer([v.call("set_heater", call), *said, v.answer("好的")], owned_by=v.server,
                         choices=['"yes"']) as server:
