@@ -710,6 +710,21 @@ def test_a_length_of_time_is_converted_into_the_tools_unit(v, toolbox):
     assert "续费时长18月" in record.result
 
 
+def test_a_converted_length_the_tool_does_not_take_is_asked_for(tmp_path):
+    """90 minutes is not one of the tool's lengths: no crash, no call; the agent asks."""
+    path = tmp_path / "tools.json"
+    path.write_text(json.dumps([{"type": "function", "function": {
+        "name": "book_court", "description": "Book a tennis court.", "parameters": {
+            "type": "object", "required": ["minutes"],
+            "properties": {"minutes": {"type": "integer", "description": "duration in minutes", "enum": [30, 60]}}}}}]),
+        encoding="utf-8")
+    v = NATIVE_OTHER  # no checks that ask the model: grounding alone
+    result, _ = run(v, [v.call("book_court", {"minutes": 30}), v.answer("unused")],
+                    Toolbox(from_openai_json(path)), question="帮我订网球场，打一个半小时")
+    [record] = result.tool_calls
+    assert (result.stopped, record.status, record.missing) == ("answer", "refused", ["minutes"])
+
+
 @variants(ALL)
 def test_approval_refusal(v, toolbox, deploy_log):
     asked = []

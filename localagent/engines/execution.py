@@ -78,10 +78,7 @@ class CallRunner:
         if self.grounding:
             required = set(tool.parameters.get("required", []))
             ungiven = grounding.ungiven(args, tool.parameters, evidence, tool.grounded_params, confirm)
-            # a length of time the user said in another unit than the tool's is converted, not asked for
-            props = tool.parameters.get("properties", {})
-            converted = {k: coerce(v, props.get(k, {}), k) for k in ungiven
-                         if (v := grounding.said_length(k, props.get(k, {}), evidence)) is not None}
+            converted = self._converted_lengths(tool, ungiven, evidence)
             args, ungiven = {**args, **converted}, [k for k in ungiven if k not in converted]
             # An optional value nobody gave is left to the tool's default; a required one is asked for.
             record.arguments = args = {k: v for k, v in args.items() if k in required or k not in ungiven}
@@ -110,6 +107,19 @@ class CallRunner:
                 _fail(record, "failed", f"{tool.name} failed: {type(e).__name__}: {e}")
         self.seen[key] = (self.calls, record)
         return record
+
+    @staticmethod
+    def _converted_lengths(tool: Tool, names: list[str], evidence: Evidence) -> dict[str, Any]:
+        """A length of time the user said in another unit than the tool's is converted, not asked
+        for; unless the tool does not take the converted value (an enum of other lengths)."""
+        props, out = tool.parameters.get("properties", {}), {}
+        for name in names:
+            if (value := grounding.said_length(name, props.get(name, {}), evidence)) is not None:
+                try:
+                    out[name] = coerce(value, props.get(name, {}), name)
+                except ToolArgumentError:
+                    pass
+        return out
 
     def _truncate(self, text: str) -> str:
         if len(text) <= self.max_chars:
