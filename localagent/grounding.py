@@ -18,9 +18,9 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
-from .durations import factors, parameter_unit, said_durations
+from .durations import MINUTES, factors, parameter_unit, said_durations
 from .numerals import chinese_to_digits, english_numbers
 
 _CJK = r"\u3400-\u9fff"
@@ -31,8 +31,6 @@ _YUAN = re.compile(r"(\d+)\s*[块元圆](?:\s*(\d)\s*[毛角]?(?:\s*(\d)\s*分)?
 _AND_A_HALF = re.compile(r"(\d+)\s*个半")
 _EN_AND_A_HALF = re.compile(r"([a-z]+|\d+) and a half")
 _HALF = re.compile(r"(?<!个)半|(?<!and a )half")  # a half on its own, not the half of "一个半"
-# Conversions between units people name and units tools take: minutes, hours, months, days, weeks.
-_UNITS = (1, 60, 24, 12, 7, 30, 365)
 _WORD = re.compile(rf"[{_CJK}]+|[^\W\d_]+|\d+(?:\.\d+)?", re.U)
 # One token of letters and digits (an id, a code, a phone number): never assembled from parts.
 _IDENTIFIER = re.compile(r"(?=.*\d)[\w.:#@+\-/]+", re.A)
@@ -175,13 +173,16 @@ def found(value: Any, spec: dict[str, Any], ev: Evidence, strict: bool = False, 
 
 
 def _number_found(value: float, ev: Evidence, unit: str | None = None) -> bool:
-    """The number, or the number in another unit of the same quantity: "两年" gives 24 (months),
-    "two hours" 120 (minutes), "一个半小时" 90. For a parameter in a known unit of time, a length
-    the user said with its unit counts only converted: "1.5 years" gives 18 months, not 1.5."""
-    if unit is None:
-        return any(abs(abs(value) - n * f) < 1e-9 for n in ev.numbers for f in _UNITS)
-    return (any(abs(abs(value) - n * f) < 1e-9 for n, said in ev.durations for f in factors(said, unit))
-            or any(abs(abs(value) - n * f) < 1e-9 for n in ev.unitless_numbers for f in _UNITS))
+    """The number as said, or a length of time the user said in another unit of time: "两年" gives
+    24 (months), "two hours" 120 (minutes), "一个半小时" 90. A number said without a unit is only
+    itself: "一个网球场" gives 1, not 30 or 60. For a parameter in a known unit of time, a length
+    said with its unit counts only converted: "1.5 years" gives 18 months, never 1.5."""
+    def near(candidates: Iterable[float]) -> bool:
+        return any(abs(abs(value) - c) < 1e-9 for c in candidates)
+
+    wanted = [unit] if unit else list(MINUTES)
+    converted = (n * f for n, said in ev.durations for u in wanted for f in factors(said, u))
+    return near(converted) or near(ev.unitless_numbers if unit else ev.numbers)
 
 
 def said_length(name: str, spec: dict[str, Any], ev: Evidence) -> int | float | None:

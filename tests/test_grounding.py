@@ -44,6 +44,8 @@ def test_given_in_another_spelling(case):
     ("room 101", "book a meeting room"),
     (7, "续费三个月"),
     (30, "开一个半小时"), (30, "for an hour and a half"),             # not the "半" of "一个半"
+    (30, "订一个网球场"), (60, "订一个网球场", {"description": "Duration in minutes"}), (24, "book 2 rooms"),  # no unit: the number only
+    (12, "续费 1", {"description": "续费时长，单位：月"}),
 ])
 def test_not_given(case):
     assert not given(*case)
