@@ -53,6 +53,18 @@ def value_name(name: str, schema: dict[str, Any], language: Language | None = No
     return re.sub(r"(?<=[a-z])(?=[A-Z])|_+", " ", name).strip().lower()
 
 
+def value_asked_for(name: str, schema: dict[str, Any], language: Language) -> str:
+    """A missing value as the agent asks for it: in plain words, with the options when the tool
+    takes one of a few ("kind (电费, 水费 or 燃气费)"), so the user can answer with one of them."""
+    words = value_name(name, schema, language)
+    options = [str(o) for o in schema.get("enum", [])]
+    if not 2 <= len(options) <= 8:
+        return words
+    if language == "zh":
+        return f"{words}（{'、'.join(options[:-1])}或{options[-1]}）"
+    return f"{words} ({', '.join(options[:-1])} or {options[-1]})"
+
+
 def _join(items: list[str], lang: Language) -> str:
     if lang == "zh":
         return "、".join(items)

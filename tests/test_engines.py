@@ -377,31 +377,43 @@ HEATER = {"type": "function", "function": {
 ROOM = {"room": "living room", "temperature": 24}
 
 
-@pytest.mark.parametrize("call, said, status, arguments", [
-    (ROOM, ["the living room. The user also"], "dry_run", ROOM),
-    (ROOM, ["bedroom"], "refused", ROOM),
-    (ROOM, ['"not said"'], "refused", ROOM),
+QUOTE = 'Thought: set_heater takes room (which room). The user\'s own words for it, or "not said": "'
+
+
+@pytest.mark.parametrize("call, said, chosen, status, arguments", [
+    (ROOM, ["the living room. The user also"], [], "dry_run", ROOM),
+    (ROOM, ["bedroom", 'not said"'], [], "refused", ROOM),
+    (ROOM, ['"not said"', 'the big room"'], [], "refused", ROOM),  # words the user did not say
+    # the user's own words, then the option they name as the model reads them under a grammar
+    (ROOM, ["bedroom", '客厅"'], ['"living room"'], "dry_run", ROOM),
+    (ROOM, ["bedroom", '客厅"'], ['"kids room"'], "refused", ROOM),
     # an optional option nobody named is left to the tool's default, not asked for
-    ({**ROOM, "mode": "heat"}, ["living room", "not said"], "dry_run", ROOM),
+    ({**ROOM, "mode": "heat"}, ["living room", "not said", 'not said"'], [], "dry_run", ROOM),
 ])
-def test_native_asks_the_model_which_option_the_user_named(tmp_path, call, said, status, arguments):
+def test_native_asks_the_model_which_option_the_user_named(tmp_path, call, said, chosen, status, arguments):
     """An option named in another language ("客厅" for "living room") is not found by its spelling:
-    the model, asked for a few free tokens which option the user asked for, confirms it or not."""
+    the model, asked for a few free tokens which option the user asked for, or for the user's own
+    words and then the option they name, confirms it or not."""
     path = tmp_path / "tools.json"
     path.write_text(json.dumps([HEATER]), encoding="utf-8")
     v = NATIVE_LLAMACPP
     with ScriptedServer([v.call("set_heater", call), *said, v.answer("好的")], owned_by=v.server,
-                        choices=['"yes"']) as server:
+                        choices=['"yes"', *chosen]) as server:
         result = make_engine(v, server.api_base, Toolbox(from_openai_json(path))).run("把客厅温度调到二十四度")
     [record] = result.tool_calls
     assert (record.status, record.arguments) == (status, arguments)
     if status == "refused":
-        assert (record.missing, result.answer) == (["room"], "要继续，我还需要您告诉我：room。请提供后我再为您处理。")
-    first, _relevance, confirm, *_ = server.chat_requests()
+        assert (record.missing, result.answer) == (["room"], "要继续，我还需要您告诉我：room（living room、bedroom或kids room）。请提供后我再为您处理。")
+    first, _relevance, confirm, *asked = server.chat_requests()
     assert confirm["messages"][:-1] == first["messages"] and "grammar" not in confirm
     assert confirm["messages"][-1]["content"] == ('Thought: set_heater takes room (which room), one of living room, '
                                                   'bedroom, kids room, or "not said" if the user did not say. '
                                                   "The user asked for room: ")
+    if said[0] != "the living room. The user also" and call == ROOM:
+        assert asked[0]["messages"][-1]["content"] == QUOTE and "grammar" not in asked[0]
+    if chosen:
+        assert asked[1]["messages"][-1]["content"] == QUOTE + '客厅". Of living room, bedroom, kids room, that is: '
+        assert "grammar" in asked[1]
 
 
 def test_native_runs_a_tool_the_model_says_serves_once_it_restates_the_request(toolbox):

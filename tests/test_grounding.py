@@ -4,7 +4,7 @@ from datetime import date
 import pytest
 
 from localagent.grounding import Evidence, first_named, found, said_length, ungiven
-from localagent.replies import value_name
+from localagent.replies import value_asked_for, value_name
 
 TODAY = date(2026, 11, 30)  # a Monday
 
@@ -93,6 +93,13 @@ def test_ungiven_checks_every_argument_and_knows_overrides():
 ])
 def test_a_missing_value_is_named_in_the_users_language(description, language, words):
     assert value_name("period", {"description": description}, language) == words
+
+
+def test_a_missing_option_is_asked_for_with_its_options():
+    kind = {"description": "缴费类型", "enum": ["电费", "水费", "燃气费"]}
+    assert value_asked_for("kind", kind, "zh") == "缴费类型（电费、水费或燃气费）"
+    assert value_asked_for("kind", kind, "en") == "kind (电费, 水费 or 燃气费)"
+    assert value_asked_for("kind", {"description": "缴费类型"}, "zh") == "缴费类型"
 
 
 @pytest.mark.parametrize("reply, options, named", [

@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from .. import grounding, react
 from ..grounding import Evidence, normalise
-from ..replies import Language, ask_for, cannot_do, dry_run_notice, value_name
+from ..replies import Language, ask_for, cannot_do, dry_run_notice, value_asked_for
 from ..tool_limits import ToolTimeoutError
 from ..tools import Tool, ToolArgumentError, Toolbox, coerce
 from .base import Approver, CallStatus, Exchange, History, Message, ToolCallRecord, approve_all
@@ -131,7 +131,7 @@ def ask_for_missing(record: ToolCallRecord, toolbox: Toolbox, language: Language
     """The agent's own question for the values a refused call lacked, in the user's language."""
     tool = toolbox.get(record.name)
     props = tool.parameters.get("properties", {}) if tool else {}
-    return ask_for([value_name(k, props.get(k, {}), language) for k in record.missing], language)
+    return ask_for([value_asked_for(k, props.get(k, {}), language) for k in record.missing], language)
 
 
 def user_answer(answer: str, records: list[ToolCallRecord], language: Language) -> str:

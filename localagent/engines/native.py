@@ -20,7 +20,7 @@ from ..config import AgentConfig
 from ..constrain import KINDS, Constraint, arguments_schema
 from ..endpoint import Endpoint
 from ..errors import EndpointHTTPError
-from ..grounding import first_named
+from ..grounding import Evidence, first_named, found
 from ..replies import in_language
 from ..llm import LLMClient, Reply
 from .. import react
@@ -168,16 +168,35 @@ class NativeEngine:
 
     def confirm_choice(self, q: _Question, tool: str, name: str, value: Any, spec: dict) -> bool:
         """Whether the model, asked afresh from the conversation, names `value` as the option the
-        user asked for: up to 8 tokens of free text on the cached prompt, read for the first option
-        they name. Free text, not a grammar over the options: under one the bundled 1.5B picked
-        "kids room" for "Set the bedroom to 21.5 degrees" (bench/README.md, "Which option the
-        user named")."""
+        user asked for. Asked two ways, each on the cached prompt; either naming `value` confirms it:
+        - the options listed, up to 8 tokens of free text, the first option named counts. Free
+          text, not a grammar: under one the bundled 1.5B picked "kids room" for "Set the bedroom
+          to 21.5 degrees" (bench/README.md, "Which option the user named");
+        - the user's own words first, then the option they name (`_option_in_own_words`). With
+          the options in another language than the question, the 1.5B answers the first way with
+          the first option ("二等座" for "business-class", "电费" for "water bill")."""
         described = f"{name} ({d})" if (d := str(spec.get("description") or "").strip()) else name
         prefix = (f"Thought: {tool} takes {described}, one of {', '.join(map(str, spec['enum']))}, "
                   f'or "{NOT_SAID}" if the user did not say. The user asked for {name}: ')
         with Stopwatch(q.result.timings, "checks_s"):
             reply = self._continue(q, prefix, stop=[". ", "\n", "。"], max_tokens=8, history=q.messages[:q.asked])
-        return first_named(reply, spec["enum"]) == value
+            return first_named(reply, spec["enum"]) == value or \
+                self._option_in_own_words(q, f"Thought: {tool} takes {described}.", spec["enum"]) == value
+
+    def _option_in_own_words(self, q: _Question, thought: str, options: list[Any]) -> Any | None:
+        """The option the user named, read from their own words as the model quotes them: the quote
+        must be what the user said; the option it names, by spelling or else as the model reads
+        it under a grammar over the options. None when the model quotes nothing the user said."""
+        history = q.messages[:q.asked]
+        prefix = f'{thought} The user\'s own words for it, or "{NOT_SAID}": "'
+        words = self._continue(q, prefix, stop=['"', "\n"], max_tokens=12, history=history).strip()
+        if not words or not found(words, {}, Evidence(tuple(q.evidence), q.today)):
+            return None
+        if (named := first_named(words, options)) is not None:
+            return named
+        chosen = self._choose(q, f'{prefix}{words}". Of {", ".join(map(str, options))}, that is: ',
+                              [*map(str, options), NOT_SAID], NOT_SAID, history=history)
+        return next((o for o in options if str(o) == chosen), None)
 
     def serves_request(self, q: _Question, tool: Tool) -> bool:
         """Whether the model, asked after the conversation so far, says the tool does what the user
