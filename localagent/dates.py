@@ -20,7 +20,8 @@ _RELATIVE = {"大后天": 3, "后天": 2, "明天": 1, "明日": 1, "明晚": 1,
 
 _FULL = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})")
 _CN_MONTH_DAY = re.compile(r"(\d{1,2})\s*月\s*(\d{1,2})\s*[日号]")
-_EN_MONTH_DAY = re.compile(rf"\b{_MONTH}\s+{_DAY}\b(?:,?\s*(\d{{4}}))?")
+_EN_MONTH_DAY = re.compile(rf"\b{_MONTH}\s*{_DAY}\b(?:,?\s*(\d{{4}}))?")  # also "Jun.20,2023"
+_EN_YEAR_MONTH_DAY = re.compile(rf"\b(\d{{4}}),?\s+{_MONTH}\s*{_DAY}\b")  # "2023 April 4th"
 _EN_DAY_MONTH = re.compile(rf"\b{_DAY}\s+(?:of\s+)?{_MONTH}(?:,?\s*(\d{{4}}))?")
 _SLASHED = re.compile(r"\b(\d{1,2})/(\d{1,2})(?:/(\d{2,4}))?\b")
 _IN_DAYS = re.compile(r"(\d+)\s*天\s*(?:后|以后|之后)|\bin\s+(\d+)\s+days?\b")
@@ -32,7 +33,7 @@ _AM_PM = re.compile(r"\b(\d{1,2})\s*(a\.?m\.?|p\.?m\.?|o'?clock)")
 _CN_CLOCK = re.compile(r"(\d{1,2})\s*[点點时]\s*(?:(半)|(\d{1,2})\s*分?)?")
 
 _VALUE_DATE = re.compile(r"^\s*(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*[日号]?(?:[T\s]+(.*))?$", re.I)
-_VALUE_US_DATE = re.compile(r"^\s*(\d{1,2})/(\d{1,2})/(\d{4})\s*$")
+_VALUE_DAY_FIRST = re.compile(r"^\s*(\d{1,2})([-/.])(\d{1,2})\2(\d{4})\s*$")  # 12/05/2026: either order
 _VALUE_TIME = re.compile(r"^\s*(\d{1,2})\s*(?:[:：]\s*(\d{2})(?:[:：]\d{2}(?:\.\d+)?)?)?\s*(am|pm|a\.m\.|p\.m\.)?"
                          r"\s*(?:z|[+-]\d{2}:?\d{2})?\s*$", re.I)
 
@@ -48,7 +49,8 @@ def dates_in(text: str, today: date) -> set[date]:
     """Every date the text mentions; a day without a year is this year's or next year's."""
     text = text.lower()
     found: set[date | None] = set()
-    years = (today.year, today.year + 1)
+    # a day without a year: this year's, next year's, or a year the text names ("2023 April 4th to April 8th")
+    years = {today.year, today.year + 1} | {int(y) for y in re.findall(r"\b(?:19|20)\d\d\b", text)}
     for m in _FULL.finditer(text):
         found.add(_date(int(m[1]), int(m[2]), int(m[3])))
     for m in _CN_MONTH_DAY.finditer(text):
@@ -57,6 +59,8 @@ def dates_in(text: str, today: date) -> set[date]:
         for m in pattern.finditer(text):
             month, day = _MONTHS.index(m[month_at][:3]) + 1, int(m[day_at])
             found |= {_date(y, month, day) for y in ((int(m[3]),) if m[3] else years)}
+    for m in _EN_YEAR_MONTH_DAY.finditer(text):
+        found.add(_date(int(m[1]), _MONTHS.index(m[2][:3]) + 1, int(m[3])))
     for m in _SLASHED.finditer(text):
         a, b = int(m[1]), int(m[2])
         ys = (int(m[3]) % 100 + 2000,) if m[3] else years
@@ -100,16 +104,18 @@ def parse_time(text: str) -> tuple[int, int] | None:
     return (hour, int(m[2] or 0)) if hour < 24 else None
 
 
-def parse_when(text: str) -> tuple[date | None, tuple[int, int] | None] | None:
-    """A date, a date with a time, or a time, as a tool argument writes it; None if neither."""
+def parse_when(text: str) -> tuple[set[date], tuple[int, int] | None] | None:
+    """The days a tool argument can mean (none for a time alone; two for "05-12-2022", read month
+    first or day first) and its time of day; None if it is neither a date nor a time."""
     if m := _VALUE_DATE.match(text):
         day = _date(int(m[1]), int(m[2]), int(m[3]))
         when = parse_time(m[4]) if m[4] else None
         if day and (not m[4] or when):
-            return day, when
+            return {day}, when
         return None
-    if m := _VALUE_US_DATE.match(text):
-        day = _date(int(m[3]), int(m[1]), int(m[2]))
-        return (day, None) if day else None
+    if m := _VALUE_DAY_FIRST.match(text):
+        a, b, year = int(m[1]), int(m[3]), int(m[4])
+        days = {d for d in (_date(year, a, b), _date(year, b, a)) if d}
+        return (days, None) if days else None
     when = parse_time(text)
-    return (None, when) if when else None
+    return (set(), when) if when else None

@@ -10,12 +10,12 @@ from .numerals import EN_NUMBER, english_numbers
 
 # Minutes per unit; a month is 30 days and a year 12 months, so that years and months convert
 # exactly (a year is also 365 days: see factors()).
-MINUTES = {"minute": 1, "hour": 60, "day": 1440, "week": 10080, "month": 43200, "year": 518400}
+MINUTES = {"second": 1 / 60, "minute": 1, "hour": 60, "day": 1440, "week": 10080, "month": 43200, "year": 518400}
 
 # Unit words after a number. Chinese 月 and 日 alone name dates (3月, 5日), so only 个月 and 天;
 # a 年 followed by a month is a date's year (2025年3月).
 _SAID_UNIT = {
-    "minute": r"minutes?|mins?\b|分钟", "hour": r"hours?|hrs?\b|小时|钟头", "day": r"days?|天",
+    "second": r"seconds?|secs?\b|秒钟?", "minute": r"minutes?|mins?\b|分钟", "hour": r"hours?|hrs?\b|小时|钟头", "day": r"days?|天",
     "week": r"weeks?|个?星期|个?礼拜|周(?![一二三四五六日末])", "month": r"months?|个月",
     "year": r"years?|年(?!级|\s*[\d一二三四五六七八九十]{1,2}\s*月)",
 }
@@ -28,7 +28,7 @@ _DURATION = re.compile(
 
 # Unit words in a parameter's name or description; here 月, 年, 天 alone do name the unit ("单位：月").
 _PARAM_UNIT = {
-    "minute": r"minutes?|分钟", "hour": r"hours?|小时", "day": r"\bdays?\b|天数|单位[:：]?\s*[天日]|以[天日]为单位",
+    "second": r"\bseconds?\b|\bsecs?\b|秒", "minute": r"minutes?|分钟", "hour": r"hours?|小时", "day": r"\bdays?\b|天数|单位[:：]?\s*[天日]|以[天日]为单位",
     "week": r"weeks?|周数", "month": r"months?|月数|个月|单位[:：]?\s*月|[(（]月[)）]|以月为单位",
     "year": r"years?|年数|单位[:：]?\s*年|[(（]年[)）]|以年为单位",
 }

@@ -13,6 +13,7 @@ switches the check off for values the model may rightly derive; `x-grounded: tru
 """
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -28,10 +29,19 @@ _SPACE_PUNCT = re.compile(r"[\s,，.。、:：;；!！?？'\"“”‘’()（�
 _NUMBER = re.compile(r"\d+(?:,\d{3}(?!\d))*(?:\.\d+)?")  # "C2，2025" is 2 and 2025, not 2,202
 # Money said the Chinese way: "1250块5毛" is 1250.5, "三块五" 3.5, "100元5角2分" 100.52
 _YUAN = re.compile(r"(\d+)\s*[块元圆](?:\s*(\d)\s*[毛角]?(?:\s*(\d)\s*分)?)?")
+# "5%" is also 0.05, "百分之五" (read as "100分之5") too; "213 million" is 213000000; "1e-9"
+_PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*(?:%|percent\b|per cent\b)|100分之\s*(\d+(?:\.\d+)?)")
+_SCALED = re.compile(r"(\d+(?:\.\d+)?)\s*(thousand|million|billion|trillion)\b")
+_SCALES = {"thousand": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12}
+_MONEY_SCALED = re.compile(r"[$€£¥]\s*(\d+(?:\.\d+)?)\s*(k|m|bn|b)\b")  # "$1.2M"
+_MONEY_SCALES = {"k": 1e3, "m": 1e6, "b": 1e9, "bn": 1e9}
+_SCIENTIFIC = re.compile(r"(?<![\w.])\d+(?:\.\d+)?e[-+]?\d{1,3}(?![\w.])")
 _AND_A_HALF = re.compile(r"(\d+)\s*个半")
 _EN_AND_A_HALF = re.compile(r"([a-z]+|\d+) and a half")
 _HALF = re.compile(r"(?<!个)半|(?<!and a )half")  # a half on its own, not the half of "一个半"
 _WORD = re.compile(rf"[{_CJK}]+|[^\W\d_]+|\d+(?:\.\d+)?", re.U)
+# Arithmetic on numbers ("987/3.5", "(2+3)*4"): its numbers must be given, like words of free text.
+_EXPRESSION = re.compile(r"(?=.*\d)(?=.*[+*/×÷^])[\d.\s+\-*/×÷()^%=]+")
 # One token of letters and digits (an id, a code, a phone number): never assembled from parts.
 _IDENTIFIER = re.compile(r"(?=.*\d)[\w.:#@+\-/]+", re.A)
 # Words a model adds around given values in free text ("weather in Paris"); not values themselves.
@@ -49,6 +59,10 @@ def _numbers_in(text: str) -> set[float]:
     if _HALF.search(text):
         found.add(0.5)
     found |= {int(y) + int(j or 0) / 10 + int(f or 0) / 100 for y, j, f in _YUAN.findall(text)}
+    found |= {float(a or b) / 100 for a, b in _PERCENT.findall(text)}
+    found |= {float(n) * _SCALES[scale] for n, scale in _SCALED.findall(text)}
+    found |= {float(n) * _MONEY_SCALES[scale] for n, scale in _MONEY_SCALED.findall(text)}
+    found |= {float(n) for n in _SCIENTIFIC.findall(text)}
     return found
 
 
@@ -163,13 +177,22 @@ def found(value: Any, spec: dict[str, Any], ev: Evidence, strict: bool = False, 
     from .dates import parse_when
 
     if (when := parse_when(text)) is not None:
-        day, clock = when
-        return (day is None or day in ev.dates) and (clock is None or _time_found(clock, ev))
+        days, clock = when
+        return (not days or bool(days & ev.dates)) and (clock is None or _time_found(clock, ev))
     if _NUMBER.fullmatch(text.replace(" ", "")):
         return _number_found(float(text.replace(",", "").replace(" ", "")), ev, parameter_unit(name, spec))
+    if _EXPRESSION.fullmatch(text):
+        return _words_found(text, ev)  # "987/3.5" from "987 divided by 3.5": not an id
     if _IDENTIFIER.fullmatch(text):
         return False  # an id is given whole or not at all: "i-abc3" is not "i-abc" and "3"
-    return _words_found(text, ev)
+    return _words_found(text, ev) or _qualified_found(text, ev)
+
+
+def _qualified_found(text: str, ev: Evidence) -> bool:
+    """A name the user gave with a short qualifier added after a comma: "Chicago, IL" or "New York,
+    NY" for "Chicago" or "New York". The qualifier names nothing new; digits in it would."""
+    head, sep, tail = text.partition(",")
+    return bool(sep) and found(head, {}, ev) and 0 < len(tail.split()) <= 3 and not re.search(r"\d", tail)
 
 
 def _number_found(value: float, ev: Evidence, unit: str | None = None) -> bool:
@@ -178,7 +201,7 @@ def _number_found(value: float, ev: Evidence, unit: str | None = None) -> bool:
     itself: "一个网球场" gives 1, not 30 or 60. For a parameter in a known unit of time, a length
     said with its unit counts only converted: "1.5 years" gives 18 months, never 1.5."""
     def near(candidates: Iterable[float]) -> bool:
-        return any(abs(abs(value) - c) < 1e-9 for c in candidates)
+        return any(math.isclose(abs(value), c, rel_tol=1e-9, abs_tol=1e-12) for c in candidates)
 
     wanted = [unit] if unit else list(MINUTES)
     converted = (n * f for n, said in ev.durations for u in wanted for f in factors(said, u))

@@ -6,6 +6,9 @@ import re
 _CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
               "八": 8, "九": 9}
 _CN_UNITS = {"十": 10, "百": 100, "千": 1000, "万": 10_000, "亿": 100_000_000}
+# Digits with Chinese units: "213万", "1.5亿", "2万5千"
+_MIXED = re.compile(r"\d+(?:\.\d+)?[百千万亿](?:\d+(?:\.\d+)?[十百千万亿]?)*")
+_MIXED_TOKEN = re.compile(r"\d+(?:\.\d+)?|[十百千万亿]")
 _CN_RUN = re.compile(f"[{''.join(_CN_DIGITS)}{''.join(_CN_UNITS)}]+")
 
 _EN_ONES = {w: i for i, w in enumerate(
@@ -31,21 +34,32 @@ def chinese_value(run: str) -> int:
     (二零二六 -> 2026)."""
     if not any(ch in _CN_UNITS for ch in run):
         return int("".join(str(_CN_DIGITS[ch]) for ch in run))
-    total = section = digit = 0
-    for ch in run:
-        if ch in _CN_DIGITS:
-            digit = _CN_DIGITS[ch]
-        elif _CN_UNITS[ch] >= 10_000:
-            total = (total + section + digit) * _CN_UNITS[ch]
+    return int(_with_units([_CN_DIGITS.get(ch, ch) for ch in run]))
+
+
+def _with_units(tokens: list[float | str]) -> float:
+    """Numbers and Chinese units in order: [2, "万", 5, "千"] -> 25000."""
+    total = section = digit = 0.0
+    for token in tokens:
+        if not isinstance(token, str):
+            digit = token
+        elif _CN_UNITS[token] >= 10_000:  # 万 alone is one 万, as 十 alone is one ten
+            total = ((total + section + digit) or 1) * _CN_UNITS[token]
             section = digit = 0
         else:
-            section += (digit or 1) * _CN_UNITS[ch]  # 十二: a leading 十 is one ten
+            section += (digit or 1) * _CN_UNITS[token]  # 十二: a leading 十 is one ten
             digit = 0
     return total + section + digit
 
 
 def chinese_to_digits(text: str) -> str:
-    """The text with every run of Chinese numerals written in digits."""
+    """The text with every run of Chinese numerals written in digits, also where digits carry
+    Chinese units: "213万" is 2130000, "1.5万" 15000, "2万5千" 25000."""
+    def mixed(m: re.Match) -> str:
+        value = _with_units([t if t in _CN_UNITS else float(t) for t in _MIXED_TOKEN.findall(m.group())])
+        return str(int(value)) if value == int(value) else str(value)
+
+    text = _MIXED.sub(mixed, text)
     return _CN_RUN.sub(lambda m: str(chinese_value(m.group())), text)
 
 

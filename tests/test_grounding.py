@@ -30,6 +30,16 @@ def given(value, text, spec=None):
     ("杭州市", "杭州的天气"),
     (24, "续费两年"), (90, "开一个半小时"), (120, "for two hours"), (30, "开半小时"), (30, "half an hour"),    # the same quantity in other units
     ("USD", "500美元能换多少人民币"), ("JPY", "twelve thousand Japanese yen"),  # codes as free text
+    # found on BFCL's own right answers (outside data): percentages, scales, other date orders
+    (0.05, "an annual interest rate of 5%"), (0.4, "trait A contributing to 40 percent"), (0.05, "年利率百分之五"),
+    (213000000, "the population is 213 million"), (1200000, "$1.2M in 2020"), (2e-9, "charges of 1e-9 and 2e-9"),
+    (2130000, "人口213万"), (25000, "预算2万5千"), (15000, "1.5万元"),
+    ("2022-03-11", "closing March.11, 2022"), ("2023-06-20", "this weekend, Jun.20,2023"),
+    ("2023-04-04", "from 2023 April 4th to April 8th"), ("2023-04-08", "from 2023 April 4th to April 8th"),
+    ("08-16-2022", "London 2022/08/16"), ("15-10-2023", "starting from 15th October,2023"),
+    (180, "a duration of 3 minutes", {"description": "length of the track in seconds"}),
+    ("Chicago, IL", "a lawyer in Chicago"), ("New York, NY", "restaurants in New York"),
+    ("987/3.5", "What is 987 divided by 3.5?"),
 ])
 def test_given_in_another_spelling(case):
     assert given(*case)
@@ -46,6 +56,9 @@ def test_given_in_another_spelling(case):
     (30, "开一个半小时"), (30, "for an hour and a half"),             # not the "半" of "一个半"
     (30, "订一个网球场"), (60, "订一个网球场", {"description": "Duration in minutes"}), (24, "book 2 rooms"),  # no unit: the number only
     (12, "续费 1", {"description": "续费时长，单位：月"}),
+    (0.5, "rate of 5%"), (30, "3万"), (2130, "人口213万"),                 # only as scaled
+    ("Chicago, IL 60601", "a lawyer in Chicago"), ("Springfield, IL", "a lawyer in Chicago"),
+    ("7700-1182-55", "account 7700, 1182 and 55"),                     # an id, not arithmetic
 ])
 def test_not_given(case):
     assert not given(*case)
