@@ -172,16 +172,20 @@ class NativeEngine:
         - the options listed, up to 8 tokens of free text, the first option named counts. Free
           text, not a grammar: under one the bundled 1.5B picked "kids room" for "Set the bedroom
           to 21.5 degrees" (bench/README.md, "Which option the user named");
-        - the user's own words first, then the option they name (`_option_in_own_words`). With
-          the options in another language than the question, the 1.5B answers the first way with
-          the first option ("二等座" for "business-class", "电费" for "water bill")."""
+        - unless the first way says "not said": the user's own words first, then the option they
+          name (`_option_in_own_words`). With the options in another language than the question,
+          the 1.5B answers the first way with the first option ("二等座" for "business-class",
+          "电费" for "water bill")."""
         described = f"{name} ({d})" if (d := str(spec.get("description") or "").strip()) else name
         prefix = (f"Thought: {tool} takes {described}, one of {', '.join(map(str, spec['enum']))}, "
                   f'or "{NOT_SAID}" if the user did not say. The user asked for {name}: ')
         with Stopwatch(q.result.timings, "checks_s"):
             reply = self._continue(q, prefix, stop=[". ", "\n", "。"], max_tokens=8, history=q.messages[:q.asked])
-            return first_named(reply, spec["enum"]) == value or \
-                self._option_in_own_words(q, f"Thought: {tool} takes {described}.", spec["enum"]) == value
+            if (named := first_named(reply, spec["enum"])) == value:
+                return True
+            if named is None and NOT_SAID in reply.casefold():
+                return False  # with the options in view the model says the user named none
+            return self._option_in_own_words(q, f"Thought: {tool} takes {described}.", spec["enum"]) == value
 
     def _option_in_own_words(self, q: _Question, thought: str, options: list[Any]) -> Any | None:
         """The option the user named, read from their own words as the model quotes them: the quote
