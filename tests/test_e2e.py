@@ -180,6 +180,17 @@ def test_an_option_named_in_another_language_runs(bundled_llm):
     assert (call.name, call.arguments) == ("set_air_conditioner", {"room": "living room", "temperature": 24})
 
 
+TEA = str(ROOT / "tests" / "fixtures" / "tea_tools.py")
+
+
+def test_options_in_another_language_than_the_question_run(bundled_llm):
+    """The options are Chinese, the question English: asked with the options in view, the model
+    names the first one; from the user's own words ("large", "no sugar") it names the right ones."""
+    result = native_engine(bundled_llm, TEA).run("Order me a large milk tea with no sugar.")
+    [call] = [c for c in result.tool_calls if c.executed]
+    assert (call.name, call.arguments) == ("order_milk_tea", {"size": "大杯", "sugar": "无糖"})
+
+
 def test_a_length_of_time_is_converted_into_the_tools_unit(bundled_llm):
     """The period is in months; whatever the model writes for "one and a half years", 18 runs."""
     result = native_engine(bundled_llm).run("Renew i-uf6a3k9d2m8p1q5r7t0y for one and a half years.")
