@@ -33,7 +33,7 @@ _AM_PM = re.compile(r"\b(\d{1,2})\s*(a\.?m\.?|p\.?m\.?|o'?clock)")
 _CN_CLOCK = re.compile(r"(\d{1,2})\s*[点點时]\s*(?:(半)|(\d{1,2})\s*分?)?")
 
 _VALUE_DATE = re.compile(r"^\s*(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*[日号]?(?:[T\s]+(.*))?$", re.I)
-_VALUE_DAY_FIRST = re.compile(r"^\s*(\d{1,2})([-/.])(\d{1,2})\2(\d{4})\s*$")  # 12/05/2026: either order
+_VALUE_NUMERIC_DATE = re.compile(r"^\s*(\d{1,2})([-/.])(\d{1,2})\2(\d{4})\s*$")  # 12/05/2026: either order
 _VALUE_TIME = re.compile(r"^\s*(\d{1,2})\s*(?:[:：]\s*(\d{2})(?:[:：]\d{2}(?:\.\d+)?)?)?\s*(am|pm|a\.m\.|p\.m\.)?"
                          r"\s*(?:z|[+-]\d{2}:?\d{2})?\s*$", re.I)
 
@@ -113,7 +113,7 @@ def parse_when(text: str) -> tuple[set[date], tuple[int, int] | None] | None:
         if day and (not m[4] or when):
             return {day}, when
         return None
-    if m := _VALUE_DAY_FIRST.match(text):
+    if m := _VALUE_NUMERIC_DATE.match(text):
         a, b, year = int(m[1]), int(m[3]), int(m[4])
         days = {d for d in (_date(year, a, b), _date(year, b, a)) if d}
         return (days, None) if days else None

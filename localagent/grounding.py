@@ -42,6 +42,9 @@ _HALF = re.compile(r"(?<!个)半|(?<!and a )half")  # a half on its own, not the
 _WORD = re.compile(rf"[{_CJK}]+|[^\W\d_]+|\d+(?:\.\d+)?", re.U)
 # Arithmetic on numbers ("987/3.5", "(2+3)*4"): its numbers must be given, like words of free text.
 _EXPRESSION = re.compile(r"(?=.*\d)(?=.*[+*/×÷^])[\d.\s+\-*/×÷()^%=]+")
+# A parameter that takes a place, by its name or description.
+_PLACE = re.compile(r"locat|city|place|address|region|area|where|destination|origin|town|country|"
+                    r"地点|城市|地址|位置|地区|目的地|出发地", re.I)
 # One token of letters and digits (an id, a code, a phone number): never assembled from parts.
 _IDENTIFIER = re.compile(r"(?=.*\d)[\w.:#@+\-/]+", re.A)
 # Words a model adds around given values in free text ("weather in Paris"); not values themselves.
@@ -185,12 +188,13 @@ def found(value: Any, spec: dict[str, Any], ev: Evidence, strict: bool = False, 
         return _words_found(text, ev)  # "987/3.5" from "987 divided by 3.5": not an id
     if _IDENTIFIER.fullmatch(text):
         return False  # an id is given whole or not at all: "i-abc3" is not "i-abc" and "3"
-    return _words_found(text, ev) or _qualified_found(text, ev)
+    return _words_found(text, ev) or (_PLACE.search(f"{name} {spec.get('description', '')}") is not None
+                                      and _qualified_found(text, ev))
 
 
 def _qualified_found(text: str, ev: Evidence) -> bool:
-    """A name the user gave with a short qualifier added after a comma: "Chicago, IL" or "New York,
-    NY" for "Chicago" or "New York". The qualifier names nothing new; digits in it would."""
+    """A place the user named with a short qualifier added after a comma: "Chicago, IL" or "New
+    York, NY" for "Chicago" or "New York". Only for a place: "Alice, Bob" adds a recipient."""
     head, sep, tail = text.partition(",")
     return bool(sep) and found(head, {}, ev) and 0 < len(tail.split()) <= 3 and not re.search(r"\d", tail)
 

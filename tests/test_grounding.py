@@ -38,7 +38,8 @@ def given(value, text, spec=None):
     ("2023-04-04", "from 2023 April 4th to April 8th"), ("2023-04-08", "from 2023 April 4th to April 8th"),
     ("08-16-2022", "London 2022/08/16"), ("15-10-2023", "starting from 15th October,2023"),
     (180, "a duration of 3 minutes", {"description": "length of the track in seconds"}),
-    ("Chicago, IL", "a lawyer in Chicago"), ("New York, NY", "restaurants in New York"),
+    ("Chicago, IL", "a lawyer in Chicago", {"description": "The city"}),
+    ("New York, NY", "restaurants in New York", {"description": "location"}),
     ("987/3.5", "What is 987 divided by 3.5?"),
 ])
 def test_given_in_another_spelling(case):
@@ -57,7 +58,9 @@ def test_given_in_another_spelling(case):
     (30, "订一个网球场"), (60, "订一个网球场", {"description": "Duration in minutes"}), (24, "book 2 rooms"),  # no unit: the number only
     (12, "续费 1", {"description": "续费时长，单位：月"}),
     (0.5, "rate of 5%"), (30, "3万"), (2130, "人口213万"),                 # only as scaled
-    ("Chicago, IL 60601", "a lawyer in Chicago"), ("Springfield, IL", "a lawyer in Chicago"),
+    ("Chicago, IL 60601", "a lawyer in Chicago", {"description": "city"}),
+    ("Springfield, IL", "a lawyer in Chicago", {"description": "city"}),
+    ("Alice, Bob", "send it to Alice", {"description": "who gets the message"}),  # not a place
     ("7700-1182-55", "account 7700, 1182 and 55"),                     # an id, not arithmetic
 ])
 def test_not_given(case):
