@@ -60,15 +60,17 @@ def value_asked_for(name: str, schema: dict[str, Any], language: Language) -> st
     options = [str(o) for o in schema.get("enum", [])]
     if not 2 <= len(options) <= 8:
         return words
-    if language == "zh":
-        return f"{words}（{'、'.join(options[:-1])}或{options[-1]}）"
-    return f"{words} ({', '.join(options[:-1])} or {options[-1]})"
+    listed = _join(options, language, "or")
+    return f"{words}（{listed}）" if language == "zh" else f"{words} ({listed})"
 
 
-def _join(items: list[str], lang: Language) -> str:
+def _join(items: list[str], lang: Language, last: str = "and") -> str:
+    """Items as a list in a sentence, the last after "and" or "or" (in Chinese: 、 or 或)."""
+    if len(items) == 1:
+        return items[0]
     if lang == "zh":
-        return "、".join(items)
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+        return "、".join(items[:-1]) + ("或" if last == "or" else "、") + items[-1]
+    return ", ".join(items[:-1]) + f" {last} " + items[-1]
 
 
 def ask_for(names: list[str], lang: Language) -> str:

@@ -20,7 +20,7 @@ from ..config import AgentConfig
 from ..constrain import KINDS, Constraint, arguments_schema
 from ..endpoint import Endpoint
 from ..errors import EndpointHTTPError
-from ..grounding import Evidence, first_named, found
+from ..grounding import first_named, found
 from ..replies import in_language
 from ..llm import LLMClient, Reply
 from .. import react
@@ -194,7 +194,7 @@ class NativeEngine:
         history = q.messages[:q.asked]
         prefix = f'{thought} The user\'s own words for it, or "{NOT_SAID}": "'
         words = self._continue(q, prefix, stop=['"', "\n"], max_tokens=12, history=history).strip()
-        if not words or not found(words, {}, Evidence(tuple(q.evidence), q.today)):
+        if not words or not found(words, {}, q.given()):
             return None
         if (named := first_named(words, options)) is not None:
             return named

@@ -64,7 +64,7 @@ class Question:
         """One requested call through the CallRunner, recorded, timed and reported. Its time goes
         to tools_s, less what the checks that ask the model took (they count in checks_s)."""
         timings, started, checks_before = self.result.timings, time.perf_counter(), self.result.timings.checks_s
-        record = self.runner.run(name, arguments, Evidence(tuple(self.evidence), self.today), parse_error=parse_error,
+        record = self.runner.run(name, arguments, self.given(), parse_error=parse_error,
                                  on_start=self.events.on_tool_start, confirm=confirm, serves=serves)
         timings.tools_s += time.perf_counter() - started - (timings.checks_s - checks_before)
         self.result.tool_calls.append(record)
@@ -72,6 +72,10 @@ class Question:
             self.evidence.append(record.result)  # ids a tool returned may be used in later calls
         self.events.on_tool_end(record)
         return record
+
+    def given(self) -> Evidence:
+        """What counts as given now: what the user said and tools returned so far, and today."""
+        return Evidence(tuple(self.evidence), self.today)
 
     @contextlib.contextmanager
     def llm_request(self) -> Iterator[Callable[[int | None, int | None], None]]:
