@@ -3,6 +3,7 @@ streaming, constrained output."""
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -21,6 +22,8 @@ class Reply:
     finish_reason: str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    # The likeliest first tokens and their probabilities, when asked for (`top_logprobs`) and sent.
+    first_token: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -46,7 +49,7 @@ class LLMClient:
     def chat(self, messages: list[dict[str, Any]], *, tools: list[dict] | None = None,
              stop: list[str] | None = None, response_format: dict | None = None,
              max_tokens: int | None = None, extra_body: dict | None = None,
-             on_text: Callable[[str], None] | None = None) -> Reply:
+             on_text: Callable[[str], None] | None = None, top_logprobs: int | None = None) -> Reply:
         params: dict[str, Any] = {
             "model": self.config.model, "messages": messages,
             "temperature": self.config.temperature,
@@ -60,6 +63,8 @@ class LLMClient:
             params["response_format"] = response_format
         if extra_body:
             params["extra_body"] = extra_body
+        if top_logprobs:
+            params.update(logprobs=True, top_logprobs=top_logprobs)
         try:
             if on_text is None:
                 reply = self._complete(params)
@@ -89,6 +94,10 @@ class LLMClient:
                                 f"{first_bytes(sent.encode())}")
         choice = response.choices[0]
         reply = Reply(content=choice.message.content or "", finish_reason=choice.finish_reason)
+        if choice.logprobs and choice.logprobs.content:
+            for alternative in choice.logprobs.content[0].top_logprobs or []:
+                token = alternative.token
+                reply.first_token[token] = reply.first_token.get(token, 0.0) + math.exp(alternative.logprob)
         for call in choice.message.tool_calls or []:
             reply.tool_calls.append(ToolCallDelta(call.id, call.function.name, call.function.arguments or ""))
         if response.usage:

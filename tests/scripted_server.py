@@ -5,13 +5,17 @@ Each script item is what "the model" writes for one turn: a string, or a dict wi
 `constrained` (the arguments written when the engine continues `Action Input:` under a schema).
 Like llama.cpp it applies `stop` strings, and when the last message is an assistant prefill
 it continues the previous item's text from `Action Input:` (the constrained-arguments request).
-A request constrained to a choice of strings (a grammar over a string enum, e.g. the engine's
-yes/no relevance check) is answered with the next text in `choices`, else the first option as JSON.
+A request constrained to a choice of strings (a grammar over a string enum) is answered with the
+next text in `choices`, else the first option as JSON. A request for the first token's
+probabilities (the engine's yes/no relevance check) takes the next of `choices` too: `'"no"'`
+makes "No" the likelier first token (0.9 against 0.1 for "Yes"), else "Yes" is; a dict gives the
+probabilities themselves. A server made with `logprobs=False` sends none, as some servers do.
 Every request body is recorded in `requests`, the path of every GET in `gets`.
 """
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 import uuid
@@ -54,11 +58,12 @@ class LoopbackServer:
 
 class ScriptedServer(LoopbackServer):
     def __init__(self, script: list[Any] | None = None, owned_by: str = "llamacpp", reject_grammar: bool = False,
-                 choices: list[str] | None = None):
+                 choices: list[str] | None = None, logprobs: bool = True):
         self.script = list(script or [])
         self.choices = list(choices or [])
         self.owned_by = owned_by
         self.reject_grammar = reject_grammar  # like a llama.cpp built without llguidance
+        self.logprobs = logprobs
         self.requests: list[dict[str, Any]] = []
         self.gets: list[str] = []
         self._last_text = ""
@@ -76,6 +81,10 @@ class ScriptedServer(LoopbackServer):
                 return {"status": 400, "message": "Failed to parse grammar"}
             messages = body.get("messages", [])
             prefill = messages[-1]["content"] if messages and messages[-1]["role"] == "assistant" else ""
+            if body.get("logprobs"):
+                if not self.logprobs:
+                    return {"content": "Yes"}  # a token, and nothing about how likely it was
+                return _first_token(self.choices.pop(0) if self.choices else '"yes"')
             if options := _string_choice(body.get("grammar")):
                 return {"content": self.choices.pop(0) if self.choices else json.dumps(options[0])}
             if (prefill or "").rstrip().endswith("Action Input:") and "Action Input:" in self._last_text:
@@ -151,6 +160,14 @@ def _string_choice(grammar: str | None) -> list[str] | None:
     return schema.get("enum") if schema.get("type") == "string" else None
 
 
+def _first_token(choice: str | dict[str, float]) -> dict[str, Any]:
+    """A one-token reply and the probabilities of the likeliest first tokens."""
+    if isinstance(choice, str):
+        said = json.loads(choice).capitalize()
+        choice = {said: 0.9, "Yes" if said == "No" else "No": 0.1}
+    return {"content": max(choice, key=choice.get), "first_token": choice}
+
+
 def _apply_stop(text: str, stop: Any) -> str:
     for s in ([stop] if isinstance(stop, str) else stop or []):
         if s in text:
@@ -175,9 +192,13 @@ def _completion(item: dict[str, Any]) -> dict[str, Any]:
     message = {"role": "assistant", "content": item.get("content") or None}
     if calls:
         message["tool_calls"] = calls
+    choice = {"index": 0, "message": message, "finish_reason": "tool_calls" if calls else "stop"}
+    if first := item.get("first_token"):
+        choice["logprobs"] = {"content": [{
+            "token": item["content"], "logprob": math.log(first[item["content"]]), "bytes": None,
+            "top_logprobs": [{"token": t, "logprob": math.log(p), "bytes": None} for t, p in first.items()]}]}
     return {"id": f"chatcmpl-{uuid.uuid4().hex[:8]}", "object": "chat.completion", "created": int(time.time()),
-            "model": "scripted", "usage": _usage(item),
-            "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls" if calls else "stop"}]}
+            "model": "scripted", "usage": _usage(item), "choices": [choice]}
 
 
 def _chunks(item: dict[str, Any]):

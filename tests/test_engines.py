@@ -166,8 +166,9 @@ def run(v: Variant, script: list, toolbox: Toolbox, question: str = QUESTION, **
 
 def free_requests(server: ScriptedServer) -> list[dict]:
     """The requests in which the model chooses what to do; the native engine's constrained
-    argument requests (a `grammar` in the body) are the second half of one turn."""
-    return [r for r in server.chat_requests() if "grammar" not in r]
+    argument requests (a `grammar` in the body) are the second half of one turn, and its
+    relevance checks read one token's probabilities."""
+    return [r for r in server.chat_requests() if "grammar" not in r and "logprobs" not in r]
 
 
 def observations(v: Variant, request: dict) -> str:
@@ -357,12 +358,13 @@ def test_native_does_not_run_a_tool_that_does_not_do_what_was_asked(toolbox):
     [record] = result.tool_calls
     assert (record.status, record.refusal, record.missing) == ("refused", "unrelated", [])
     first, check, restate, recheck, final = server.chat_requests()
-    assert check["messages"][-1]["content"].endswith("Is that what the user asked for? Answer: ")
+    assert check["messages"][-1]["content"].endswith('Is that what the user asked for? Answer: "')
+    assert (check["max_tokens"], check["logprobs"], check["top_logprobs"]) == (1, True, 20) and "grammar" not in check
     assert restate["messages"][-1]["content"] == "Thought: The user wants to" and "grammar" not in restate
     assert recheck["messages"][-1]["content"] == ("Thought: The user wants to know the capital of France. "
                                                   "RenewInstance does: " + one_tool.get("RenewInstance").description
-                                                  + " Is that what the user wants? Answer: ")
-    assert final["messages"][-1]["content"] == recheck["messages"][-1]["content"] + "no\nFinal Answer: "
+                                                  + ' Is that what the user wants? Answer: "')
+    assert final["messages"][-1]["content"] == recheck["messages"][-1]["content"][:-1] + "no\nFinal Answer: "
     assert "grammar" not in final
 
 
@@ -427,6 +429,37 @@ def test_native_runs_a_tool_the_model_says_serves_once_it_restates_the_request(t
     assert [(r.name, r.status) for r in result.tool_calls] == [("RenewInstance", "ran")] and result.answer == ANSWER
 
 
+@pytest.mark.parametrize("first, again, ran", [
+    ({"Yes": 0.55, "No": 0.45}, None, True),  # the likelier answer when first asked
+    ({"yes": 0.2, "Yes": 0.25, "YES": 0.1, "No": 0.45}, None, True),  # a yes in any case counts
+    ({"Yes": 0.3, "No": 0.7}, {"Yes": 0.8, "No": 0.2}, True),
+    ({"Yes": 0.3, "No": 0.7}, {"Yes": 0.6, "No": 0.4}, False),  # asked again, a yes must be clearer
+    ({"Yes": 0.3, "No": 0.7}, {"Sure": 0.9, "No": 0.1}, False),  # only yes and no are read
+])
+def test_native_reads_how_likely_the_model_says_yes(toolbox, first, again, ran):
+    v = NATIVE_LLAMACPP
+    script = [v.call("RenewInstance", RENEW_ARGS), *([" renew an instance"] if again else []), v.answer(ANSWER)]
+    if not ran:
+        script[-1] = "我做不到。"
+    with ScriptedServer(script, owned_by=v.server, choices=[first, *([again] if again else [])]) as server:
+        result = make_engine(v, server.api_base, toolbox).run(QUESTION)
+    assert [r.status for r in result.tool_calls] == ["ran" if ran else "refused"]
+    assert len([r for r in server.chat_requests() if "logprobs" in r]) == (2 if again else 1)
+
+
+@pytest.mark.parametrize("choices, ran", [(['"yes"'], True), (['"no"', '"yes"'], True), (['"no"', '"no"'], False)])
+def test_native_asks_under_a_grammar_a_server_that_sends_no_probabilities(toolbox, choices, ran):
+    """A server that ignores `logprobs` answers the yes/no question again under a grammar."""
+    v = NATIVE_LLAMACPP
+    script = [v.call("RenewInstance", RENEW_ARGS), *([" renew an instance"] if len(choices) > 1 else []),
+              v.answer(ANSWER) if ran else "我做不到。"]
+    with ScriptedServer(script, owned_by=v.server, choices=choices, logprobs=False) as server:
+        result = make_engine(v, server.api_base, toolbox).run(QUESTION)
+    assert [r.status for r in result.tool_calls] == ["ran" if ran else "refused"]
+    asked = [r for r in server.chat_requests() if "grammar" in r]
+    assert len(asked) == len(choices) and all(r["messages"][-1]["content"].endswith("Answer: ") for r in asked)
+
+
 def test_native_picks_another_tool_after_one_that_does_not_serve(toolbox, deploy_log):
     """Another tool is left: the model reads its check and may choose it; a tool judged once is not
     asked about again, and one the model insists on ends the question in an answer."""
@@ -445,7 +478,7 @@ def test_native_picks_another_tool_after_one_that_does_not_serve(toolbox, deploy
                          "我做不到。"], owned_by=v.server, choices=['"no"', '"no"']) as server:
         result = make_engine(v, server.api_base, toolbox).run(f"把 v2 部署到 {INSTANCE}")
     assert [r.status for r in result.tool_calls] == ["refused", "refused"] and result.answer == "我做不到。"
-    assert len([r for r in server.chat_requests() if "grammar" in r]) == 2  # one check (two questions) per tool
+    assert len([r for r in server.chat_requests() if "logprobs" in r]) == 2  # one check (two questions) per tool
 
 
 def test_native_rewrites_invalid_arguments_under_the_schema(toolbox):
