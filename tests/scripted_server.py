@@ -9,7 +9,8 @@ A request constrained to a choice of strings (a grammar over a string enum) is a
 next text in `choices`, else the first option as JSON. A request for the first token's
 probabilities (the engine's yes/no relevance check) takes the next of `choices` too: `'"no"'`
 makes "No" the likelier first token (0.9 against 0.1 for "Yes"), else "Yes" is; a dict gives the
-probabilities themselves. A server made with `logprobs=False` sends none, as some servers do.
+probabilities themselves. A server made with `logprobs=False` sends none, as some servers do;
+with `logprobs="reject"` it answers HTTP 400 to a request for them.
 Every request body is recorded in `requests`, the path of every GET in `gets`.
 """
 from __future__ import annotations
@@ -58,7 +59,7 @@ class LoopbackServer:
 
 class ScriptedServer(LoopbackServer):
     def __init__(self, script: list[Any] | None = None, owned_by: str = "llamacpp", reject_grammar: bool = False,
-                 choices: list[str] | None = None, logprobs: bool = True):
+                 choices: list[str] | None = None, logprobs: bool | str = True):
         self.script = list(script or [])
         self.choices = list(choices or [])
         self.owned_by = owned_by
@@ -82,6 +83,8 @@ class ScriptedServer(LoopbackServer):
             messages = body.get("messages", [])
             prefill = messages[-1]["content"] if messages and messages[-1]["role"] == "assistant" else ""
             if body.get("logprobs"):
+                if self.logprobs == "reject":
+                    return {"status": 400, "message": "logprobs is not supported"}
                 if not self.logprobs:
                     return {"content": "Yes"}  # a token, and nothing about how likely it was
                 return _first_token(self.choices.pop(0) if self.choices else '"yes"')

@@ -447,17 +447,21 @@ def test_native_reads_how_likely_the_model_says_yes(toolbox, first, again, ran):
     assert len([r for r in server.chat_requests() if "logprobs" in r]) == (2 if again else 1)
 
 
+@pytest.mark.parametrize("logprobs", [False, "reject"])
 @pytest.mark.parametrize("choices, ran", [(['"yes"'], True), (['"no"', '"yes"'], True), (['"no"', '"no"'], False)])
-def test_native_asks_under_a_grammar_a_server_that_sends_no_probabilities(toolbox, choices, ran):
-    """A server that ignores `logprobs` answers the yes/no question again under a grammar."""
+def test_native_asks_under_a_grammar_a_server_that_sends_no_probabilities(toolbox, choices, ran, logprobs):
+    """A server that ignores `logprobs`, or rejects it, gets the yes/no question under a grammar;
+    one that rejected it is not asked for probabilities again."""
     v = NATIVE_LLAMACPP
     script = [v.call("RenewInstance", RENEW_ARGS), *([" renew an instance"] if len(choices) > 1 else []),
               v.answer(ANSWER) if ran else "我做不到。"]
-    with ScriptedServer(script, owned_by=v.server, choices=choices, logprobs=False) as server:
+    with ScriptedServer(script, owned_by=v.server, choices=choices, logprobs=logprobs) as server:
         result = make_engine(v, server.api_base, toolbox).run(QUESTION)
-    assert [r.status for r in result.tool_calls] == ["ran" if ran else "refused"]
+    assert [r.status for r in result.tool_calls] == ["ran" if ran else "refused"] and result.error is None
     asked = [r for r in server.chat_requests() if "grammar" in r]
     assert len(asked) == len(choices) and all(r["messages"][-1]["content"].endswith("Answer: ") for r in asked)
+    probed = [r for r in server.chat_requests() if "logprobs" in r]
+    assert len(probed) == (1 if logprobs == "reject" else len(choices))
 
 
 def test_native_picks_another_tool_after_one_that_does_not_serve(toolbox, deploy_log):

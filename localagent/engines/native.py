@@ -59,6 +59,7 @@ class NativeEngine:
         # Continuing an assistant message (prefill) and constraining it need a known server.
         self.prefill = Constraint(endpoint.kind) if endpoint.kind in KINDS else None
         self.constraint = self.prefill if agent.constrained != "off" else None
+        self.token_probabilities = True  # until the server rejects a request for them
         self.approve, self.dry_run, self.events = approve, dry_run, events or Events()
 
     def system_prompt(self, today: date | None = None) -> str:
@@ -235,10 +236,18 @@ class NativeEngine:
         """How likely the model's answer after `prefix` is yes rather than no, read from the
         probabilities of its first token (any case); one token of work. From a server that sends
         none, 1 or 0: its choice under a grammar of the two."""
-        reply = self._chat(q, [*q.messages, {"role": "assistant", "content": f'{prefix}"'}], max_tokens=1,
-                           top_logprobs=20, **self.prefill.params(None))
-        yes, no = (sum(p for token, p in reply.first_token.items() if token.strip().casefold() == word)
-                   for word in ("yes", "no"))
+        yes = no = 0.0
+        if self.token_probabilities:
+            try:
+                reply = self._chat(q, [*q.messages, {"role": "assistant", "content": f'{prefix}"'}], max_tokens=1,
+                                   top_logprobs=20, **self.prefill.params(None))
+            except EndpointHTTPError as e:
+                if e.status != 400:
+                    raise
+                self.token_probabilities = False  # a server that rejects `logprobs`: never ask it again
+            else:
+                yes, no = (sum(p for token, p in reply.first_token.items() if token.strip().casefold() == word)
+                           for word in ("yes", "no"))
         if yes + no == 0:
             return float(self._choose(q, prefix, ["yes", "no"], "yes").lower() != "no")
         return yes / (yes + no)
