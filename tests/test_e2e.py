@@ -197,3 +197,17 @@ def test_a_length_of_time_is_converted_into_the_tools_unit(bundled_llm):
     [call] = [c for c in result.tool_calls if c.executed]
     assert (call.name, call.arguments) == ("RenewInstance", {"instance_id": "i-uf6a3k9d2m8p1q5r7t0y", "period": "18"})
 
+
+
+def test_the_server_sends_how_likely_each_first_token_is(bundled_llm):
+    """The relevance check reads yes against no from these probabilities (NativeEngine._yes_probability)."""
+    from localagent.config import load_config
+    from localagent.llm import LLMClient
+
+    config = load_config(ROOT / "config" / "default.yaml")
+    question = [{"role": "user", "content": "Is Paris the capital of France? Answer yes or no."},
+                {"role": "assistant", "content": 'Answer: "'}]
+    reply = LLMClient(config.llm_config, bundled_llm).chat(question, max_tokens=1, top_logprobs=20)
+    assert 0.5 < sum(reply.first_token.values()) <= 1.0001 and len(reply.first_token) > 1, reply.first_token
+    said = {token.strip().casefold(): p for token, p in reply.first_token.items()}
+    assert said.get("yes", 0) > said.get("no", 0), reply.first_token
