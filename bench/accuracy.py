@@ -16,8 +16,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 from localagent.config import Config
-from localagent.errors import AgentError
-from localagent.llm import LLMClient
 from localagent.tools import Toolbox, from_openai_json
 
 from .modes import configure, make_engine
@@ -72,15 +70,6 @@ def run_case(config: Config, api_base: str, case: dict, extra: Toolbox, mode: st
     return record_of(case, result, log, wall)
 
 
-def empty_prompt_cache(config: Config, api_base: str) -> None:
-    """Leaves a one-slot server (llama.cpp) with a prompt of its own in its cache, not a case's:
-    a one-token request that shares nothing with the cases' prompts but the chat template's start."""
-    try:
-        LLMClient(config.llm_config, api_base).chat([{"role": "user", "content": "."}], max_tokens=1)
-    except AgentError:
-        pass  # the case's own run reports an endpoint that does not answer
-
-
 def summarize(records: list[dict]) -> dict[str, Any]:
     """scoring.score plus the refusal counts and the time spent."""
     out = score(records)
@@ -101,8 +90,7 @@ def summarize(records: list[dict]) -> dict[str, Any]:
 def run_accuracy(config: Config, api_base: str, suites: dict[str, list[dict]], modes: list[str],
                  on_case: Callable[[str, str, dict], None] = lambda suite, mode, rec: None) -> dict[str, Any]:
     """{suite: {mode: {"score": ..., "records": [...]}}}. Modes alternate per case, so a slow
-    patch of the machine hits all of them alike; each starts with nothing of the case's prompt
-    in the server's cache, or the second would reuse the first's and look faster."""
+    patch of the machine hits all of them alike."""
     extra = Toolbox(from_openai_json(EXTRA_TOOLS))
     configs = {m: configure(config, m) for m in modes}
     out: dict[str, Any] = {}
@@ -110,8 +98,6 @@ def run_accuracy(config: Config, api_base: str, suites: dict[str, list[dict]], m
         records: dict[str, list[dict]] = {m: [] for m in modes}
         for case in cases:
             for mode in modes:
-                if len(modes) > 1:
-                    empty_prompt_cache(config, api_base)
                 rec = run_case(configs[mode], api_base, case, extra, mode)
                 records[mode].append(rec)
                 on_case(suite, mode, rec)

@@ -72,21 +72,6 @@ def test_accuracy_three_cases_scored_saved_and_plotted(tmp_path, llama_like):
     assert [p.name for p in plot(path, tmp_path)] == ["accuracy.png"]
 
 
-def test_accuracy_modes_side_by_side_start_without_each_others_prompt(tmp_path):
-    """Two modes of one case: before each, a request of its own replaces the case's prompt in a
-    one-slot server's cache, so the second mode does not look faster for reusing the first's."""
-    flush = [{"role": "user", "content": "."}]
-    with ScriptedServer(["x", "Answer: 你好！", "x", "Answer: 你好！"]) as server:
-        code = main(["accuracy", "-c", str(config_for(tmp_path, server.api_base)), "--suite", "ours",
-                     "--case", "zh-chat-01", "--engine", "native,native-unchecked", "--out-dir", str(tmp_path), "-q"])
-        requests = server.chat_requests()
-    assert code == 0
-    assert [r["messages"] == flush for r in requests] == [True, False, True, False]
-    assert requests[0]["max_tokens"] == 1
-    results = json.loads(next(tmp_path.glob("*-accuracy-full.json")).read_text(encoding="utf-8"))
-    assert [m["records"][0]["answer"] for m in results["accuracy"]["ours"].values()] == ["你好！", "你好！"]
-
-
 def test_speed_records_time_split_and_prompt_economy(tmp_path, llama_like):
     ecs = 'Action: RenewInstance\nAction Input: {"instance_id": "i-rj90a7e840y5cde", "period": "22"}'
     # the agent's run: call, relevance check (answered by the server's first option), answer; then their replay
