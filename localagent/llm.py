@@ -95,9 +95,7 @@ class LLMClient:
         choice = response.choices[0]
         reply = Reply(content=choice.message.content or "", finish_reason=choice.finish_reason)
         if choice.logprobs and choice.logprobs.content:
-            for alternative in choice.logprobs.content[0].top_logprobs or []:
-                token = alternative.token
-                reply.first_token[token] = reply.first_token.get(token, 0.0) + math.exp(alternative.logprob)
+            reply.first_token = {t.token: math.exp(t.logprob) for t in choice.logprobs.content[0].top_logprobs or []}
         for call in choice.message.tool_calls or []:
             reply.tool_calls.append(ToolCallDelta(call.id, call.function.name, call.function.arguments or ""))
         if response.usage:

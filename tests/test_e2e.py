@@ -198,7 +198,6 @@ def test_a_length_of_time_is_converted_into_the_tools_unit(bundled_llm):
     assert (call.name, call.arguments) == ("RenewInstance", {"instance_id": "i-uf6a3k9d2m8p1q5r7t0y", "period": "18"})
 
 
-
 def test_the_server_sends_how_likely_each_first_token_is(bundled_llm):
     """The relevance check reads yes against no from these probabilities (NativeEngine._yes_probability)."""
     from localagent.config import load_config

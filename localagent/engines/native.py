@@ -208,7 +208,7 @@ class NativeEngine:
 
     def serves_request(self, q: _Question, tool: Tool) -> bool:
         """Whether the model, asked after the conversation so far, says the tool does what the user
-        asked: a short request on the cached prompt, its answer constrained to yes or no. Small
+        asked: a short request on the cached prompt, yes against no read from how likely each is. Small
         models reach for the nearest tool (a stock quote for a sum, a velocity for a film); asked
         outright, the bundled 1.5B tells most of them apart (bench/README.md, "relevance")."""
         if tool.name not in q.judged:
