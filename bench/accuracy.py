@@ -18,11 +18,10 @@ from typing import Any, Callable
 from localagent.config import Config
 from localagent.tools import Toolbox, from_openai_json
 
-from .modes import configure, make_engine
+from .modes import UNCHECKED, configure, make_engine
 from .recorder import Log, recording
 from .scoring import score
 from .suites import EXTRA_TOOLS
-
 
 
 def case_toolbox(case: dict, extra: Toolbox) -> Toolbox:
@@ -90,16 +89,29 @@ def summarize(records: list[dict]) -> dict[str, Any]:
 def run_accuracy(config: Config, api_base: str, suites: dict[str, list[dict]], modes: list[str],
                  on_case: Callable[[str, str, dict], None] = lambda suite, mode, rec: None) -> dict[str, Any]:
     """{suite: {mode: {"score": ..., "records": [...]}}}. Modes alternate per case, so a slow
-    patch of the machine hits all of them alike."""
+    patch of the machine hits all of them alike, and each mode goes first in turn: the mode that
+    runs second finds the case's prompt in llama.cpp's cache and, with ngram-mod, the first mode's
+    text to draft from."""
     extra = Toolbox(from_openai_json(EXTRA_TOOLS))
     configs = {m: configure(config, m) for m in modes}
     out: dict[str, Any] = {}
     for suite, cases in suites.items():
         records: dict[str, list[dict]] = {m: [] for m in modes}
-        for case in cases:
-            for mode in modes:
+        for i, case in enumerate(cases):
+            for mode in modes[i % len(modes):] + modes[:i % len(modes)]:
                 rec = run_case(configs[mode], api_base, case, extra, mode)
                 records[mode].append(rec)
                 on_case(suite, mode, rec)
         out[suite] = {m: {"score": summarize(recs), "records": recs} for m, recs in records.items()}
+        if UNCHECKED in records:
+            for mode, recs in records.items():
+                out[suite][mode]["score"]["time_vs_unchecked_need_call"] = time_ratio(recs, records[UNCHECKED])
     return out
+
+
+def time_ratio(records: list[dict], baseline: list[dict]) -> float | None:
+    """Wall time on the cases that need a call over the baseline's on the same cases, run side
+    by side: what the checks before a call cost the user, the prefill they cause included."""
+    need = [(r["wall_s"], b["wall_s"]) for r, b in zip(records, baseline) if r["case"]["expected"]]
+    base = sum(b for _, b in need)
+    return round(sum(r for r, _ in need) / base, 4) if base > 0 else None

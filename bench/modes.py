@@ -7,7 +7,7 @@ from localagent.endpoint import Endpoint
 from localagent.llm import LLMClient
 from localagent.tools import Toolbox
 
-from .alternatives import ALTERNATIVES
+from .alternatives import ALTERNATIVES, UNCHECKED
 
 # mode -> (agent.engine, agent.constrained or None to keep the config's, llm_config.is_function_call)
 MODES: dict[str, tuple[str, str | None, bool]] = {
@@ -17,7 +17,7 @@ MODES: dict[str, tuple[str, str | None, bool]] = {
     "native-fc": ("native", None, True),                  # OpenAI function calling (server's tool template)
     "native-whole-grammar": ("native", "on", False),      # one grammar over the whole reply (call or answer)
     "native-forced": ("native", "on", False),             # the reply must be a call (like tool_choice=required)
-    "native-unchecked": ("native", "auto", False),        # no grounding, no relevance check: their time cost
+    UNCHECKED: ("native", "auto", False),               # no grounding, no relevance check: their time cost
 }
 DEFAULT_MODES = ["native", "native-unconstrained", "roleplay"]
 

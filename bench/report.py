@@ -33,13 +33,15 @@ def accuracy_tables(acc: dict[str, Any]) -> list[Table]:
         t.add_column("errors", justify="right")
         t.add_column("s/case", justify="right")
         t.add_column("checks'\ntime (need)", justify="right")
+        t.add_column("time vs\nunchecked\n(need)", justify="right")
         for mode, data in modes.items():
             s = data["score"]
             t.add_row(mode, f"{s['n']} ({s['n_need_call']}+{s['n_no_call']})", *(_pct(s[k]) for k, _ in RATES),
                       f"{s['refused_need_call']}/{s['refused_no_call']}", str(s.get("internal_text_count", "-")),
                       str(s["error_count"]),
                       _num(s["wall_s"] / s["n"] if s["n"] else None, "{:.1f}"),
-                      _pct(s.get("checks_share_need_call")))
+                      _pct(s.get("checks_share_need_call")),
+                      _num(s.get("time_vs_unchecked_need_call"), "{:.2f}x"))
         tables.append(t)
         cats = sorted({c for d in modes.values() for c in d["score"]["by_category"]})
         if len(cats) > 1:

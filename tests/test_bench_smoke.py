@@ -11,6 +11,9 @@ import scripted_server
 from scripted_server import ScriptedServer
 
 from bench.__main__ import main
+from bench.accuracy import run_accuracy, time_ratio
+from bench.modes import UNCHECKED
+from bench.suites import load_suite
 from bench.plot import plot
 from bench.speed import run_speed
 from bench.startup import cli_startup, warm_cli
@@ -70,6 +73,36 @@ def test_accuracy_three_cases_scored_saved_and_plotted(tmp_path, llama_like):
     assert records["zh-reboot-04"]["answer"].startswith("要继续，我还需要您告诉我：")
     assert records["zh-renew-01"]["server_s"] == pytest.approx(0.009)  # call, relevance check, answer: x 3 ms
     assert [p.name for p in plot(path, tmp_path)] == ["accuracy.png"]
+
+
+def test_each_mode_goes_first_in_turn_and_is_timed_against_the_unchecked_one(tmp_path):
+    cases = {c["id"]: c for c in load_suite("ours")}
+    suite = {"ours": [cases["zh-renew-01"], cases["zh-chat-01"]]}
+    renew = ['Action: RenewInstance\nAction Input: {"instance_id": "i-rj90a7e840y5cde", "period": "22"}',
+             "Answer: 已续费22个月。"]
+    script = [*renew, *renew, "Answer: 你好！", "Answer: 你好！"]
+    order = []
+    with ScriptedServer(script) as server:
+        config = load_config(config_for(tmp_path, server.api_base))
+        out = run_accuracy(config, server.api_base, suite, ["native", UNCHECKED],
+                           lambda _, mode, rec: order.append((rec["case"]["id"], mode)))
+    assert order == [("zh-renew-01", "native"), ("zh-renew-01", UNCHECKED),
+                     ("zh-chat-01", UNCHECKED), ("zh-chat-01", "native")]
+    native, unchecked = (out["ours"][m] for m in ("native", UNCHECKED))
+    assert native["score"]["correct_call_rate"] == unchecked["score"]["correct_call_rate"] == 1.0
+    assert native["score"]["time_vs_unchecked_need_call"] == time_ratio(native["records"], unchecked["records"])
+    assert unchecked["score"]["time_vs_unchecked_need_call"] == 1.0
+
+
+def test_time_ratio_counts_only_the_cases_that_need_a_call():
+    def rec(expected, wall_s):
+        return {"case": {"expected": expected}, "wall_s": wall_s}
+
+    call = [{"name": "f", "arguments": {}}]
+    checked = [rec(call, 3.0), rec([], 50.0), rec(call, 9.0)]
+    unchecked = [rec(call, 2.0), rec([], 1.0), rec(call, 8.0)]
+    assert time_ratio(checked, unchecked) == 1.2
+    assert time_ratio([rec([], 1.0)], [rec([], 1.0)]) is None
 
 
 def test_speed_records_time_split_and_prompt_economy(tmp_path, llama_like):
