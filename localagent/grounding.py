@@ -22,7 +22,7 @@ from functools import cached_property
 from typing import Any, Callable, Iterable
 
 from .durations import MINUTES, factors, parameter_unit, said_durations
-from .numerals import chinese_to_digits, english_numbers
+from .numerals import EN_SCALES, chinese_to_digits, english_numbers
 
 _CJK = r"\u3400-\u9fff"
 _SPACE_PUNCT = re.compile(r"[\s,，.。、:：;；!！?？'\"“”‘’()（）\[\]【】{}<>《》_\-/\\|*#@]+")
@@ -31,8 +31,7 @@ _NUMBER = re.compile(r"\d+(?:,\d{3}(?!\d))*(?:\.\d+)?")  # "C2，2025" is 2 and 
 _YUAN = re.compile(r"(\d+)\s*[块元圆](?:\s*(\d)\s*[毛角]?(?:\s*(\d)\s*分)?)?")
 # "5%" is also 0.05, "百分之五" (read as "100分之5") too; "213 million" is 213000000; "1e-9"
 _PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*(?:%|percent\b|per cent\b)|100分之\s*(\d+(?:\.\d+)?)")
-_SCALED = re.compile(r"(\d+(?:\.\d+)?)\s*(thousand|million|billion|trillion)\b")
-_SCALES = {"thousand": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12}
+_SCALED = re.compile(rf"(\d+(?:\.\d+)?)\s*({'|'.join(EN_SCALES)})\b")
 _MONEY_SCALED = re.compile(r"[$€£¥]\s*(\d+(?:\.\d+)?)\s*(k|m|bn|b)\b")  # "$1.2M"
 _MONEY_SCALES = {"k": 1e3, "m": 1e6, "b": 1e9, "bn": 1e9}
 _SCIENTIFIC = re.compile(r"(?<![\w.])\d+(?:\.\d+)?e[-+]?\d{1,3}(?![\w.])")
@@ -63,7 +62,7 @@ def _numbers_in(text: str) -> set[float]:
         found.add(0.5)
     found |= {int(y) + int(j or 0) / 10 + int(f or 0) / 100 for y, j, f in _YUAN.findall(text)}
     found |= {float(a or b) / 100 for a, b in _PERCENT.findall(text)}
-    found |= {float(n) * _SCALES[scale] for n, scale in _SCALED.findall(text)}
+    found |= {float(n) * EN_SCALES[scale] for n, scale in _SCALED.findall(text)}
     found |= {float(n) * _MONEY_SCALES[scale] for n, scale in _MONEY_SCALED.findall(text)}
     found |= {float(n) for n in _SCIENTIFIC.findall(text)}
     return found

@@ -20,10 +20,10 @@ _EN_ONES |= {w: i for i, w in enumerate(
 _EN_ONES |= {"single": 1, "couple": 2, "pair": 2}
 _EN_TENS = {w: 10 * (i + 2) for i, w in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split())}
 _EN_TENS |= {w[:-1] + "ieth": v for w, v in _EN_TENS.items()}
-_EN_SCALES = {"hundred": 100, "thousand": 1000, "million": 1_000_000}
+EN_SCALES = {"hundred": 100, "thousand": 1000, "million": 1_000_000, "billion": 10**9, "trillion": 10**12}
 _EN_TOKEN = re.compile(r"[a-z]+", re.I)
 # A count in words, as a pattern: "twenty-two", "one hundred and five", "a dozen"; no ordinals.
-_EN_CARDINALS = [w for w in [*_EN_ONES, *_EN_TENS, *_EN_SCALES, "dozen"]
+_EN_CARDINALS = [w for w in [*_EN_ONES, *_EN_TENS, *EN_SCALES, "dozen"]
                  if not w.endswith("th") and w not in ("first", "second", "third")]
 EN_NUMBER = (lambda w: rf"\b(?:{w})(?:(?:[\s-]+|\s+and\s+)(?:{w}))*\b")(
     "|".join(sorted(_EN_CARDINALS, key=len, reverse=True)))
@@ -82,8 +82,8 @@ def english_numbers(text: str) -> list[float]:
             if not joins:
                 flush()
             current = (current or 0) + value if joins else value
-        elif token in _EN_SCALES or token == "dozen":
-            scale = 12 if token == "dozen" else _EN_SCALES[token]
+        elif token in EN_SCALES or token == "dozen":
+            scale = 12 if token == "dozen" else EN_SCALES[token]
             if scale >= 1000:
                 total, current = total + (current or 1) * scale, 0
             else:

@@ -32,7 +32,8 @@ def given(value, text, spec=None):
     ("USD", "500美元能换多少人民币"), ("JPY", "twelve thousand Japanese yen"),  # codes as free text
     # found on BFCL's own right answers (outside data): percentages, scales, other date orders
     (0.05, "an annual interest rate of 5%"), (0.4, "trait A contributing to 40 percent"), (0.05, "年利率百分之五"),
-    (213000000, "the population is 213 million"), (1200000, "$1.2M in 2020"), (2e-9, "charges of 1e-9 and 2e-9"),
+    (213000000, "the population is 213 million"), (3e9, "3 billion users"), (2e9, "two billion users"),
+    (1200000, "$1.2M in 2020"), (2e-9, "charges of 1e-9 and 2e-9"),
     (2130000, "人口213万"), (25000, "预算2万5千"), (15000, "1.5万元"),
     ("2022-03-11", "closing March.11, 2022"), ("2023-06-20", "this weekend, Jun.20,2023"),
     ("2023-04-04", "from 2023 April 4th to April 8th"), ("2023-04-08", "from 2023 April 4th to April 8th"),
