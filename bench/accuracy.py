@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from localagent.config import Config
+from localagent.llm import LLMClient
 from localagent.tools import Toolbox, from_openai_json
 
 from .modes import UNCHECKED, configure, make_engine
@@ -61,12 +62,21 @@ def run_case(config: Config, api_base: str, case: dict, extra: Toolbox, mode: st
     toolbox = case_toolbox(case, extra)
     history = [m for m in case.get("messages", [])[:-1] if m.get("role") in ("user", "assistant")]
     engine = make_engine(mode, config, api_base, toolbox, dry_run=True)
+    warm(config, api_base, engine)
     log = Log()
     with recording(log):
         started = time.perf_counter()
         result = engine.run(case["question"], history=history)
         wall = time.perf_counter() - started
     return record_of(case, result, log, wall)
+
+
+def warm(config: Config, api_base: str, engine: Any) -> None:
+    """Have the server evaluate the engine's system prompt before the case is timed, as a kept
+    server has it from the question before or from the prompt cache on disk: each mode is timed on
+    the question alone, whichever mode ran the case before it."""
+    LLMClient(config.llm_config, api_base).chat([{"role": "system", "content": engine.system_prompt()}],
+                                                max_tokens=1)
 
 
 def summarize(records: list[dict]) -> dict[str, Any]:

@@ -21,14 +21,15 @@ from localagent.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = ["zh-renew-01", "zh-reboot-04", "zh-chat-01"]
+WARM = "."  # the reply to the request that has the server evaluate a case's system prompt first
 SCRIPT = [
     # zh-renew-01: the right call (constrained: the arguments come from a second, prefilled request)
-    'Action: RenewInstance\nAction Input: {"instance_id": "i-rj90a7e840y5cde", "period": "22"}',
+    WARM, 'Action: RenewInstance\nAction Input: {"instance_id": "i-rj90a7e840y5cde", "period": "22"}',
     "Answer: 已续费22个月。",  # the whole run is scored: the answer after the call too
     # zh-reboot-04 (missing_info): an invented id, which grounding refuses: the agent asks
-    'Action: RebootInstance\nAction Input: {"instance_id": "i-abc123"}',
+    WARM, 'Action: RebootInstance\nAction Input: {"instance_id": "i-abc123"}',
     # zh-chat-01 (no_tool): a plain answer
-    "Answer: 你好！有什么可以帮你？",
+    WARM, "Answer: 你好！有什么可以帮你？",
 ]
 
 
@@ -78,9 +79,9 @@ def test_accuracy_three_cases_scored_saved_and_plotted(tmp_path, llama_like):
 def test_each_mode_goes_first_in_turn_and_is_timed_against_the_unchecked_one(tmp_path):
     cases = {c["id"]: c for c in load_suite("ours")}
     suite = {"ours": [cases["zh-renew-01"], cases["zh-chat-01"]]}
-    renew = ['Action: RenewInstance\nAction Input: {"instance_id": "i-rj90a7e840y5cde", "period": "22"}',
+    renew = [WARM, 'Action: RenewInstance\nAction Input: {"instance_id": "i-rj90a7e840y5cde", "period": "22"}',
              "Answer: 已续费22个月。"]
-    script = [*renew, *renew, "Answer: 你好！", "Answer: 你好！"]
+    script = [*renew, *renew, WARM, "Answer: 你好！", WARM, "Answer: 你好！"]
     order = []
     with ScriptedServer(script) as server:
         config = load_config(config_for(tmp_path, server.api_base))
