@@ -132,6 +132,14 @@ def calls(text: str) -> list[tuple[str, object, str | None]]:
     return found
 
 
+def pending_action(text: str) -> str | None:
+    """The tool of the last `Action:` line when no `Action Input:` follows it yet: a reply stopped
+    where the arguments go."""
+    tail = text[last_action_start(text):]
+    found = calls(tail) if not _ACTION_INPUT_RE.search(tail) else []
+    return found[0][0] if found else None
+
+
 def first_action_start(text: str) -> int:
     """Where the first `Action:` line begins (len(text) when there is none)."""
     m = _ACTION_RE.search(text)

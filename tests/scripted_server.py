@@ -4,7 +4,8 @@ Each script item is what "the model" writes for one turn: a string, or a dict wi
 `content`, `tool_calls`, `status` (an HTTP error), `delay` (seconds before answering), and
 `constrained` (the arguments written when the engine continues `Action Input:` under a schema).
 Like llama.cpp it applies `stop` strings, and when the last message is an assistant prefill
-it continues the previous item's text from `Action Input:` (the constrained-arguments request).
+that ends in `Action Input:` it continues the last scripted call from there: as scripted after
+the relevance check, with the item's `constrained` text when the arguments are asked for again.
 A request constrained to a choice of strings (a grammar over a string enum) is answered with the
 next text in `choices`, else the first option as JSON. A request for the first token's
 probabilities (the engine's yes/no relevance check) takes the next of `choices` too: `'"no"'`
@@ -91,14 +92,18 @@ class ScriptedServer(LoopbackServer):
             if options := _string_choice(body.get("grammar")):
                 return {"content": self.choices.pop(0) if self.choices else json.dumps(options[0])}
             if (prefill or "").rstrip().endswith("Action Input:") and "Action Input:" in self._last_text:
-                rest = self._constrained or self._last_text.split("Action Input:", 1)[-1].strip()
+                own = self._last_text.split("Action Input:", 1)[-1]
+                # A reply continued after the relevance check goes on as scripted; arguments asked
+                # for again (from "Action Input: ", under a schema or not) are `constrained`.
+                rest = own if prefill.endswith(":") else (self._constrained or own.lstrip())
                 return {"content": _apply_stop(rest, body.get("stop"))}
             if not self.script:
                 return {"status": 500, "message": "script exhausted: the engine made an unexpected request"}
             item = self.script.pop(0)
             item = {"content": item} if isinstance(item, str) else dict(item)
-            self._last_text = item.get("content") or ""
-            self._constrained = item.pop("constrained", None)  # what a continued `Action Input:` gets
+            constrained = item.pop("constrained", None)
+            if "Action Input:" in (item.get("content") or ""):  # the call that a continued `Action Input:` gets
+                self._last_text, self._constrained = item["content"], constrained
             item["content"] = _apply_stop(item.get("content") or "", body.get("stop"))
             return item
 

@@ -72,7 +72,7 @@ def test_accuracy_three_cases_scored_saved_and_plotted(tmp_path, llama_like):
     assert records["zh-renew-01"]["calls"][0]["arguments"] == {"instance_id": "i-rj90a7e840y5cde", "period": "22"}
     assert records["zh-reboot-04"]["calls"] == [] and records["zh-reboot-04"]["refused"]
     assert records["zh-reboot-04"]["answer"].startswith("要继续，我还需要您告诉我：")
-    assert records["zh-renew-01"]["server_s"] == pytest.approx(0.009)  # call, relevance check, answer: x 3 ms
+    assert records["zh-renew-01"]["server_s"] == pytest.approx(0.012)  # call, check, arguments, answer: x 3 ms
     assert [p.name for p in plot(path, tmp_path)] == ["accuracy.png"]
 
 
@@ -108,13 +108,13 @@ def test_time_ratio_counts_only_the_cases_that_need_a_call():
 
 def test_speed_records_time_split_and_prompt_economy(tmp_path, llama_like):
     ecs = 'Action: RenewInstance\nAction Input: {"instance_id": "i-rj90a7e840y5cde", "period": "22"}'
-    # the agent's run: call, relevance check (answered by the server's first option), answer; then their replay
+    # the agent's run: call up to its arguments, relevance check (yes), arguments, answer; then their replay
     with ScriptedServer([ecs, "Answer: 已续费22个月。", ecs, "Answer: 已续费22个月。"]) as server:
         config = load_config(config_for(tmp_path, server.api_base))
         speed = run_speed(config, server.api_base, ["native"], repeat=1, do_raw=False)
     run = speed["runs"]["native"][0]
-    assert run["correct"] and run["stopped"] == "answer" and len(run["requests"]) == 3
-    assert run["model_s"] == pytest.approx(0.009) and run["replay"]["server_s"] == pytest.approx(0.009)
+    assert run["correct"] and run["stopped"] == "answer" and len(run["requests"]) == 4
+    assert run["model_s"] == pytest.approx(0.012) and run["replay"]["server_s"] == pytest.approx(0.012)
     native = speed["modes"]["native"]
     assert native["per_request"][0]["cached_tokens"] == 8 and native["per_request"][0]["saved_ms"] is not None
     assert speed["throughput"]["in_agent"]["prompt_per_second"] == pytest.approx(2000.0)

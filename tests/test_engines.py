@@ -165,10 +165,11 @@ def run(v: Variant, script: list, toolbox: Toolbox, question: str = QUESTION, **
 
 
 def free_requests(server: ScriptedServer) -> list[dict]:
-    """The requests in which the model chooses what to do; the native engine's constrained
-    argument requests (a `grammar` in the body) are the second half of one turn, and its
-    relevance checks read one token's probabilities."""
-    return [r for r in server.chat_requests() if "grammar" not in r and "logprobs" not in r]
+    """The requests in which the model chooses what to do; the native engine's argument requests
+    (a `grammar` in the body, or a reply continued from `Action Input:` after the relevance check)
+    are the second half of one turn, and its relevance checks read one token's probabilities."""
+    return [r for r in server.chat_requests() if "grammar" not in r and "logprobs" not in r
+            and not r["messages"][-1]["content"].rstrip().endswith("Action Input:")]
 
 
 def observations(v: Variant, request: dict) -> str:
@@ -335,9 +336,13 @@ def test_native_keeps_free_arguments_that_fit_the_schema(toolbox):
     with ScriptedServer([v.call("RenewInstance", RENEW_ARGS), v.answer(ANSWER)], owned_by=v.server) as server:
         result = make_engine(v, server.api_base, toolbox).run(QUESTION)
     assert result.stopped == "answer" and result.answer == ANSWER
-    first, check, second = server.chat_requests()
-    assert "grammar" not in first and "grammar" not in second
-    assert check["messages"][-1]["content"].startswith("Thought: RenewInstance does: ")  # the relevance check
+    first, check, arguments, second = server.chat_requests()
+    assert "grammar" not in first and "grammar" not in second and "grammar" not in arguments
+    # The reply stops where the arguments go, the relevance check is asked at the start of the
+    # reply, and the reply goes on from there: the server's cache still holds it.
+    assert "Action Input:" in first["stop"]
+    assert check["messages"][-1]["content"].startswith("Thought: RenewInstance does: ")
+    assert arguments["messages"][-1]["content"] == "Thought: I need RenewInstance\nAction: RenewInstance\nAction Input:"
     scratchpad = second["messages"][-1]["content"]
     assert second["messages"][:-1] == first["messages"]  # the prompt only grows at its end
     assert scratchpad.startswith("Thought: I need RenewInstance\nAction: RenewInstance\nAction Input: {")
@@ -407,7 +412,7 @@ def test_native_asks_the_model_which_option_the_user_named(tmp_path, call, said,
     assert (record.status, record.arguments) == (status, arguments)
     if status == "refused":
         assert (record.missing, result.answer) == (["room"], "要继续，我还需要您告诉我：room（living room、bedroom或kids room）。请提供后我再为您处理。")
-    first, _relevance, confirm, *asked = server.chat_requests()
+    first, _relevance, _arguments, confirm, *asked = server.chat_requests()
     assert confirm["messages"][:-1] == first["messages"] and "grammar" not in confirm
     assert confirm["messages"][-1]["content"] == ('Thought: set_heater takes room (which room), one of living room, '
                                                   'bedroom, kids room, or "not said" if the user did not say. '
@@ -445,6 +450,9 @@ def test_native_reads_how_likely_the_model_says_yes(toolbox, first, again, ran):
         result = make_engine(v, server.api_base, toolbox).run(QUESTION)
     assert [r.status for r in result.tool_calls] == ["ran" if ran else "refused"]
     assert len([r for r in server.chat_requests() if "logprobs" in r]) == (2 if again else 1)
+    # asked before the arguments are written: an unrelated tool never gets them
+    continued = [r for r in server.chat_requests() if r["messages"][-1]["content"].endswith("Action Input:")]
+    assert len(continued) == (1 if ran else 0)
 
 
 @pytest.mark.parametrize("logprobs", [False, "reject"])
@@ -495,7 +503,7 @@ def test_native_rewrites_invalid_arguments_under_the_schema(toolbox):
         result = make_engine(v, server.api_base, toolbox).run(QUESTION)
     assert result.stopped == "answer" and result.answer == ANSWER
     assert result.tool_calls[0].arguments == {"instance_id": "i-rj90a7e840y5cde", "period": "22"}
-    first, constrained, _check, second = server.chat_requests()
+    first, _check, _free, constrained, second = server.chat_requests()
     assert constrained["messages"][-1] == {"role": "assistant",
                                            "content": "Thought: I need RenewInstance\nAction: RenewInstance\nAction Input: "}
     schema = json.loads(constrained["grammar"].split("%json ", 1)[1])
@@ -515,7 +523,7 @@ def test_native_falls_back_to_free_arguments_when_the_server_rejects_the_grammar
         result = engine.run(QUESTION)
     assert result.stopped == "answer" and result.answer == ANSWER
     assert [c.name for c in result.tool_calls] == ["RenewInstance"] and result.tool_calls[0].error is None
-    rejected, free = server.chat_requests()[1:3]
+    rejected, free = server.chat_requests()[3:5]
     assert "grammar" in rejected and "grammar" not in free
     assert free["messages"][-1]["content"].endswith("Action Input: ")
     assert engine.constraint is None  # later questions do not try again

@@ -65,6 +65,9 @@ class CallRunner:
             return _fail(record, "unknown_tool",
                          f"unknown tool {name!r}; the tools are: {', '.join(self.toolbox.names())}")
         record.name = tool.name
+        if serves is not None and not serves(tool):  # before its arguments: never read or ask for them
+            record.refusal = "unrelated"
+            return _fail(record, "refused", f"not executed: {tool.name} does not do what the user asked")
         if parse_error:
             return _fail(record, "invalid", f"invalid arguments for {tool.name}: {parse_error}")
         try:
@@ -72,9 +75,6 @@ class CallRunner:
         except ToolArgumentError as e:
             return _fail(record, "invalid", f"invalid arguments for {tool.name}: {e}. Parameters: {_params_hint(tool)}")
         record.arguments = args
-        if serves is not None and not serves(tool):  # before grounding: never ask for its values
-            record.refusal = "unrelated"
-            return _fail(record, "refused", f"not executed: {tool.name} does not do what the user asked")
         if self.grounding:
             required = set(tool.parameters.get("required", []))
             ungiven = grounding.ungiven(args, tool.parameters, evidence, tool.grounded_params, confirm)

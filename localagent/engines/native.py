@@ -140,9 +140,24 @@ class NativeEngine:
     # --- ReAct ----------------------------------------------------------------------------
 
     def _react_turn(self, q: _Question) -> tuple[list[ParsedCall], str]:
+        """The model's next step. When a tool may still need its relevance check, the reply stops
+        where the arguments go: the check is asked then, before the arguments are written, so the
+        server's cache still holds the reply when it continues (a check asked after them would make
+        it evaluate the call again), and a tool found unrelated never gets arguments written."""
         q.turn_start = q.scratchpad
-        text = self._continue(q, q.scratchpad, stream=True, stop=react.STOPS)
-        if self.constraint:
+        judging = self._checks_relevance() and any(name not in q.judged for name in self.toolbox.tools)
+        text = self._continue(q, q.scratchpad, stream=True,
+                              stop=[*react.STOPS, react.ACTION_INPUT] if judging else react.STOPS)
+        unrelated = False
+        if judging and (name := react.pending_action(text)):
+            tool = self.toolbox.get(name)
+            unrelated = tool is not None and not self.serves_request(q, tool)
+            if not unrelated:
+                if self.events.streams:
+                    self.events.on_text(react.ACTION_INPUT)  # the stop word the server left out
+                text += react.ACTION_INPUT + self._continue(q, q.scratchpad + text + react.ACTION_INPUT,
+                                                            stream=True, stop=react.STOPS)
+        if self.constraint and not unrelated:
             text = self._complete_constrained(q, text)
         parsed = parse_reply(text)
         q.scratchpad += text.strip() + "\n"
@@ -294,11 +309,15 @@ class NativeEngine:
                 break
         return records
 
+    def _checks_relevance(self) -> bool:
+        """Whether a tool's first call in a question waits for the model to say the tool serves the
+        request: in ReAct mode, on a server that continues a prefill under a grammar."""
+        return self.constraint is not None and not self.function_calling
+
     def _run_call(self, q: _Question, call: ParsedCall) -> ToolCallRecord:
         return q.run_call(call.name, call.arguments, parse_error=call.error,
                           confirm=(lambda *a: self.confirm_choice(q, call.name, *a)) if self.prefill else None,
-                          serves=(lambda t: self.serves_request(q, t))
-                          if self.constraint and not self.function_calling else None)
+                          serves=(lambda t: self.serves_request(q, t)) if self._checks_relevance() else None)
 
     def _add_observations(self, q: _Question, calls: list[ParsedCall], records: list[ToolCallRecord]) -> None:
         texts = [react.observation_text(r) for r in records]
