@@ -54,8 +54,8 @@ class UncheckedEngine(NativeEngine):
     def __init__(self, endpoint, toolbox, agent, **kwargs):
         super().__init__(endpoint, toolbox, agent.model_copy(update={"grounding": False}), **kwargs)
 
-    def serves_request(self, q: _Question, tool) -> bool:
-        return True
+    def _checks_relevance(self) -> bool:
+        return False  # no relevance question, so no reply stopped where a tool's arguments go
 
 
 UNCHECKED = "native-unchecked"  # the baseline that the checks' time is measured against

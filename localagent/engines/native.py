@@ -148,17 +148,20 @@ class NativeEngine:
         judging = self._checks_relevance() and any(name not in q.judged for name in self.toolbox.tools)
         text = self._continue(q, q.scratchpad, stream=True,
                               stop=[*react.STOPS, react.ACTION_INPUT] if judging else react.STOPS)
-        unrelated = False
         if judging and (name := react.pending_action(text)):
             tool = self.toolbox.get(name)
-            unrelated = tool is not None and not self.serves_request(q, tool)
-            if not unrelated:
-                if self.events.streams:
-                    self.events.on_text(react.ACTION_INPUT)  # the stop word the server left out
-                text += react.ACTION_INPUT + self._continue(q, q.scratchpad + text + react.ACTION_INPUT,
-                                                            stream=True, stop=react.STOPS)
-        if self.constraint and not unrelated:
+            if tool is not None and not self.serves_request(q, tool):
+                return self._step(q, text)  # refused as unrelated when it is run
+            if self.events.streams:
+                self.events.on_text(react.ACTION_INPUT)  # the stop word the server left out
+            text += react.ACTION_INPUT + self._continue(q, q.scratchpad + text + react.ACTION_INPUT,
+                                                        stream=True, stop=react.STOPS)
+        if self.constraint:
             text = self._complete_constrained(q, text)
+        return self._step(q, text)
+
+    def _step(self, q: _Question, text: str) -> tuple[list[ParsedCall], str]:
+        """The reply's calls or answer; the reply becomes a step of the scratchpad."""
         parsed = parse_reply(text)
         q.scratchpad += text.strip() + "\n"
         q.trace.append(text.strip())
