@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from localagent.config import Config
+from localagent.errors import AgentError
 from localagent.llm import LLMClient
 from localagent.tools import Toolbox, from_openai_json
 
@@ -75,8 +76,11 @@ def warm(config: Config, api_base: str, engine: Any) -> None:
     """Have the server evaluate the engine's system prompt before the case is timed, as a kept
     server has it from the question before or from the prompt cache on disk: each mode is timed on
     the question alone, whichever mode ran the case before it."""
-    LLMClient(config.llm_config, api_base).chat([{"role": "system", "content": engine.system_prompt()}],
-                                                max_tokens=1)
+    try:
+        LLMClient(config.llm_config, api_base).chat([{"role": "system", "content": engine.system_prompt()}],
+                                                    max_tokens=1)
+    except AgentError:
+        pass  # the case's own run reports an endpoint that does not answer
 
 
 def summarize(records: list[dict]) -> dict[str, Any]:
