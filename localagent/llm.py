@@ -24,6 +24,8 @@ class Reply:
     completion_tokens: int = 0
     # The likeliest first tokens and their probabilities, when asked for (`top_logprobs`) and sent.
     first_token: dict[str, float] = field(default_factory=dict)
+    # How likely each token of `content` was as the model wrote it, when asked for (`logprobs`) and sent.
+    token_probabilities: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -49,7 +51,8 @@ class LLMClient:
     def chat(self, messages: list[dict[str, Any]], *, tools: list[dict] | None = None,
              stop: list[str] | None = None, response_format: dict | None = None,
              max_tokens: int | None = None, extra_body: dict | None = None,
-             on_text: Callable[[str], None] | None = None, top_logprobs: int | None = None) -> Reply:
+             on_text: Callable[[str], None] | None = None, logprobs: bool = False,
+             top_logprobs: int | None = None) -> Reply:
         params: dict[str, Any] = {
             "model": self.config.model, "messages": messages,
             "temperature": self.config.temperature,
@@ -63,8 +66,10 @@ class LLMClient:
             params["response_format"] = response_format
         if extra_body:
             params["extra_body"] = extra_body
+        if logprobs or top_logprobs:
+            params["logprobs"] = True
         if top_logprobs:
-            params.update(logprobs=True, top_logprobs=top_logprobs)
+            params["top_logprobs"] = top_logprobs
         try:
             if on_text is None:
                 reply = self._complete(params)
@@ -96,6 +101,7 @@ class LLMClient:
         reply = Reply(content=choice.message.content or "", finish_reason=choice.finish_reason)
         if choice.logprobs and choice.logprobs.content:
             reply.first_token = {t.token: math.exp(t.logprob) for t in choice.logprobs.content[0].top_logprobs or []}
+            reply.token_probabilities = [math.exp(t.logprob) for t in choice.logprobs.content]
         for call in choice.message.tool_calls or []:
             reply.tool_calls.append(ToolCallDelta(call.id, call.function.name, call.function.arguments or ""))
         if response.usage:
@@ -137,6 +143,8 @@ class LLMClient:
                     if delta.content:
                         parts.append(delta.content)
                         on_text(delta.content)
+                    if choice.logprobs and choice.logprobs.content:
+                        reply.token_probabilities += [math.exp(t.logprob) for t in choice.logprobs.content]
                     for part in delta.tool_calls or []:
                         add_tool_call_delta(reply.tool_calls, part)
         except (httpx.HTTPError, ValueError, self._openai.OpenAIError) as e:

@@ -2,13 +2,15 @@
 
 Each script item is what "the model" writes for one turn: a string, or a dict with
 `content`, `tool_calls`, `status` (an HTTP error), `delay` (seconds before answering), and
-`constrained` (the arguments written when the engine continues `Action Input:` under a schema).
+`constrained` (the arguments written when the engine continues `Action Input:` under a schema)
+and `certainty` (how likely the model found the whole reply, sent as its tokens' probabilities to a
+request for them; without it none are sent).
 Like llama.cpp it applies `stop` strings, and when the last message is an assistant prefill
 that ends in `Action Input:` it continues the last scripted call from there: as scripted after
 the relevance check, with the item's `constrained` text when the arguments are asked for again.
 A request constrained to a choice of strings (a grammar over a string enum) is answered with the
-next text in `choices`, else the first option as JSON. A request for the first token's
-probabilities (the engine's yes/no relevance check) takes the next of `choices` too: `'"no"'`
+next text in `choices`, else the first option as JSON. A request for the first tokens'
+probabilities (`top_logprobs`: the engine's yes/no relevance check) takes the next of `choices` too: `'"no"'`
 makes "No" the likelier first token (0.9 against 0.1 for "Yes"), else "Yes" is; a dict gives the
 probabilities themselves. A server made with `logprobs=False` sends none, as some servers do;
 with `logprobs="reject"` it answers HTTP 400 to a request for them.
@@ -83,9 +85,9 @@ class ScriptedServer(LoopbackServer):
                 return {"status": 400, "message": "Failed to parse grammar"}
             messages = body.get("messages", [])
             prefill = messages[-1]["content"] if messages and messages[-1]["role"] == "assistant" else ""
-            if body.get("logprobs"):
-                if self.logprobs == "reject":
-                    return {"status": 400, "message": "logprobs is not supported"}
+            if body.get("logprobs") and self.logprobs == "reject":
+                return {"status": 400, "message": "logprobs is not supported"}
+            if body.get("top_logprobs"):
                 if not self.logprobs:
                     return {"content": "Yes"}  # a token, and nothing about how likely it was
                 return _first_token(self.choices.pop(0) if self.choices else '"yes"')
@@ -102,6 +104,8 @@ class ScriptedServer(LoopbackServer):
             item = self.script.pop(0)
             item = {"content": item} if isinstance(item, str) else dict(item)
             constrained = item.pop("constrained", None)
+            if not (body.get("logprobs") and self.logprobs):
+                item.pop("certainty", None)
             if "Action Input:" in (item.get("content") or ""):  # the call that a continued `Action Input:` gets
                 self._last_text, self._constrained = item["content"], constrained
             item["content"] = _apply_stop(item.get("content") or "", body.get("stop"))
@@ -205,6 +209,9 @@ def _completion(item: dict[str, Any]) -> dict[str, Any]:
         choice["logprobs"] = {"content": [{
             "token": item["content"], "logprob": math.log(first[item["content"]]), "bytes": None,
             "top_logprobs": [{"token": t, "logprob": math.log(p), "bytes": None} for t, p in first.items()]}]}
+    elif "certainty" in item:  # the whole reply as one token
+        choice["logprobs"] = {"content": [{"token": item["content"], "logprob": math.log(item["certainty"]),
+                                           "bytes": None, "top_logprobs": []}]}
     return {"id": f"chatcmpl-{uuid.uuid4().hex[:8]}", "object": "chat.completion", "created": int(time.time()),
             "model": "scripted", "usage": _usage(item), "choices": [choice]}
 
@@ -214,7 +221,12 @@ def _chunks(item: dict[str, Any]):
             "model": "scripted"}
     text = item.get("content") or ""
     for i in range(0, len(text), 7):  # several deltas, as a real server sends
-        yield {**base, "choices": [{"index": 0, "delta": {"content": text[i:i + 7]}, "finish_reason": None}]}
+        choice = {"index": 0, "delta": {"content": text[i:i + 7]}, "finish_reason": None}
+        if "certainty" in item:  # all of the reply's doubt on its first token
+            p = item["certainty"] if i == 0 else 1.0
+            choice["logprobs"] = {"content": [{"token": text[i:i + 7], "logprob": math.log(p), "bytes": None,
+                                               "top_logprobs": []}]}
+        yield {**base, "choices": [choice]}
     calls = _tool_calls(item)
     for i, call in enumerate(calls):
         yield {**base, "choices": [{"index": 0, "delta": {"tool_calls": [{**call, "index": i}]},

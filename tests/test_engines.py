@@ -168,7 +168,7 @@ def free_requests(server: ScriptedServer) -> list[dict]:
     """The requests in which the model chooses what to do; the native engine's argument requests
     (a `grammar` in the body, or a reply continued from `Action Input:` after the relevance check)
     are the second half of one turn, and its relevance checks read one token's probabilities."""
-    return [r for r in server.chat_requests() if "grammar" not in r and "logprobs" not in r
+    return [r for r in server.chat_requests() if "grammar" not in r and "top_logprobs" not in r
             and not r["messages"][-1]["content"].rstrip().endswith("Action Input:")]
 
 
@@ -307,12 +307,14 @@ def test_a_prompt_over_the_context_forgets_the_oldest_exchanges(v, toolbox):
     too_long = {"status": 400, "message": "the request exceeds the available context size, try increasing it"}
     history = [{"role": "user", "content": f"q{i}"} if i % 2 == 0 else {"role": "assistant", "content": f"a{i}"}
                for i in range(4)]
-    with ScriptedServer([too_long, too_long, v.answer("fits now")], owned_by=v.server) as server:
+    # The native engine asks once more without token probabilities, in case those were what the server rejected.
+    tries = 2 if v.engine == "native" else 1
+    with ScriptedServer([too_long] * 2 * tries + [v.answer("fits now")], owned_by=v.server) as server:
         chat = Conversation(make_engine(v, server.api_base, toolbox), history)
         result = chat.ask("q4")
         sent = [[m["content"] for m in r["messages"][1:]] for r in server.chat_requests()]
     assert (result.stopped, result.answer) == ("answer", "fits now")
-    assert [s[:-1] for s in sent] == [["q0", "a1", "q2", "a3"], ["q2", "a3"], []]
+    assert [s[:-1] for s in sent][::tries] == [["q0", "a1", "q2", "a3"], ["q2", "a3"], []]
     assert [m["content"] for m in chat.history][:1] == ["q4"] and chat.forgotten == 2
 
 
@@ -449,10 +451,25 @@ def test_native_reads_how_likely_the_model_says_yes(toolbox, first, again, ran):
     with ScriptedServer(script, owned_by=v.server, choices=[first, *([again] if again else [])]) as server:
         result = make_engine(v, server.api_base, toolbox).run(QUESTION)
     assert [r.status for r in result.tool_calls] == ["ran" if ran else "refused"]
-    assert len([r for r in server.chat_requests() if "logprobs" in r]) == (2 if again else 1)
+    assert len([r for r in server.chat_requests() if "top_logprobs" in r]) == (2 if again else 1)
     # asked before the arguments are written: an unrelated tool never gets them
     continued = [r for r in server.chat_requests() if r["messages"][-1]["content"].endswith("Action Input:")]
     assert len(continued) == (1 if ran else 0)
+
+
+@pytest.mark.parametrize("streams", [False, True])
+@pytest.mark.parametrize("certainty, checked", [(0.95, False), (0.85, True)])
+def test_native_leaves_out_the_relevance_check_for_a_call_the_model_was_sure_of(toolbox, certainty, checked, streams):
+    """The reply's own tokens say how sure the model was of it; a call it wrote with near
+    certainty is not asked about, one it was less sure of is."""
+    v = NATIVE_LLAMACPP
+    with ScriptedServer([{"content": v.call("RenewInstance", RENEW_ARGS), "certainty": certainty},
+                         v.answer(ANSWER)], owned_by=v.server) as server:
+        result = make_engine(v, server.api_base, toolbox, events=Recorder(streams=streams)).run(QUESTION)
+    assert [(r.name, r.status) for r in result.tool_calls] == [("RenewInstance", "ran")] and result.answer == ANSWER
+    first = server.chat_requests()[0]
+    assert first["logprobs"] is True and "top_logprobs" not in first and "Action Input:" in first["stop"]
+    assert len([r for r in server.chat_requests() if "top_logprobs" in r]) == (1 if checked else 0)
 
 
 @pytest.mark.parametrize("logprobs", [False, "reject"])
@@ -468,8 +485,10 @@ def test_native_asks_under_a_grammar_a_server_that_sends_no_probabilities(toolbo
     assert [r.status for r in result.tool_calls] == ["ran" if ran else "refused"] and result.error is None
     asked = [r for r in server.chat_requests() if "grammar" in r]
     assert len(asked) == len(choices) and all(r["messages"][-1]["content"].endswith("Answer: ") for r in asked)
-    probed = [r for r in server.chat_requests() if "logprobs" in r]
-    assert len(probed) == (1 if logprobs == "reject" else len(choices))
+    probed = [r for r in server.chat_requests() if "top_logprobs" in r]
+    assert len(probed) == (0 if logprobs == "reject" else len(choices))
+    if logprobs == "reject":  # the reply's own request was the one rejected
+        assert len([r for r in server.chat_requests() if "logprobs" in r]) == 1
 
 
 def test_native_picks_another_tool_after_one_that_does_not_serve(toolbox, deploy_log):
@@ -490,7 +509,7 @@ def test_native_picks_another_tool_after_one_that_does_not_serve(toolbox, deploy
                          "我做不到。"], owned_by=v.server, choices=['"no"', '"no"']) as server:
         result = make_engine(v, server.api_base, toolbox).run(f"把 v2 部署到 {INSTANCE}")
     assert [r.status for r in result.tool_calls] == ["refused", "refused"] and result.answer == "我做不到。"
-    assert len([r for r in server.chat_requests() if "logprobs" in r]) == 2  # one check (two questions) per tool
+    assert len([r for r in server.chat_requests() if "top_logprobs" in r]) == 2  # one check (two questions) per tool
 
 
 def test_native_rewrites_invalid_arguments_under_the_schema(toolbox):

@@ -12,6 +12,7 @@ the arguments it writes are always valid JSON of the right shape.
 """
 from __future__ import annotations
 
+import math
 from datetime import date
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,10 @@ NOT_SAID = "not said"
 # How likely a yes must be, against a no, for a tool to serve the request: asked first, and asked
 # again after the model has put the request in its own words (bench/README.md, "relevance").
 YES, YES_AGAIN = 0.5, 0.7
+# How likely the model must have found its reply up to a tool's arguments (`Action: X`) for the
+# relevance check to be left out: an unrelated tool is reached for less surely (bench/README.md,
+# "relevance").
+SURE = 0.9
 
 
 @dataclass
@@ -116,26 +121,41 @@ class NativeEngine:
                   max_tokens: int | None = None) -> str:
         """What the model writes after `prefix` in its assistant message, optionally under a schema
         (`history`: other messages before it than the question's)."""
+        return self._continue_reply(q, prefix, schema, stream, stop, history, max_tokens).content
+
+    def _continue_reply(self, q: _Question, prefix: str, schema: dict | None = None, stream: bool = False,
+                        stop: list[str] | None = None, history: list[dict] | None = None,
+                        max_tokens: int | None = None, logprobs: bool = False) -> Reply:
+        """`_continue`'s whole reply, with how likely each of its tokens was when `logprobs` (and
+        the server sends them)."""
         messages = q.messages if history is None else history
-        if not prefix:
-            return self._chat(q, messages, stream=stream, stop=stop).content
+        logprobs = logprobs and self.token_probabilities
         if self.constraint is None:
             schema = None  # the server rejected grammars earlier: never send one again
-        kwargs = (self.constraint or self.prefill).params(schema)
+        kwargs = (self.constraint or self.prefill).params(schema) if prefix else {}
+        if prefix:
+            messages = [*messages, {"role": "assistant", "content": prefix}]
         if stop:
             kwargs["stop"] = stop
         if max_tokens:
             kwargs["max_tokens"] = max_tokens
         try:
-            text = self._chat(q, [*messages, {"role": "assistant", "content": prefix}], stream=stream,
-                              **kwargs).content
+            reply = self._chat(q, messages, stream=stream, logprobs=logprobs, **kwargs)
         except EndpointHTTPError as e:
-            if schema is None or e.status != 400:
+            if e.status != 400:
+                raise
+            if logprobs:  # asked once more without them; accepted, the server is not asked for them again
+                reply = self._continue_reply(q, prefix, schema, stream, stop, history, max_tokens)
+                self.token_probabilities = False
+                return reply
+            if schema is None:
                 raise
             # A server that rejects the grammar (llama.cpp built without llguidance): go on unconstrained.
             self.constraint = None
-            return self._continue(q, prefix, stream=stream, stop=stop or react.STOPS, history=history)
-        return text[len(prefix):] if text.startswith(prefix) else text  # llama.cpp echoes the prefill
+            return self._continue_reply(q, prefix, stream=stream, stop=stop or react.STOPS, history=history)
+        if reply.content.startswith(prefix):
+            reply.content = reply.content[len(prefix):]  # llama.cpp echoes the prefill
+        return reply
 
     # --- ReAct ----------------------------------------------------------------------------
 
@@ -143,13 +163,17 @@ class NativeEngine:
         """The model's next step. When a tool may still need its relevance check, the reply stops
         where the arguments go: the check is asked then, before the arguments are written, so the
         server's cache still holds the reply when it continues (a check asked after them would make
-        it evaluate the call again), and a tool found unrelated never gets arguments written."""
+        it evaluate the call again), and a tool found unrelated never gets arguments written. A
+        reply the model wrote with near certainty needs no check (`SURE`)."""
         q.turn_start = q.scratchpad
         judging = self._checks_relevance() and any(name not in q.judged for name in self.toolbox.tools)
-        text = self._continue(q, q.scratchpad, stream=True,
-                              stop=[*react.STOPS, react.ACTION_INPUT] if judging else react.STOPS)
+        reply = self._continue_reply(q, q.scratchpad, stream=True, logprobs=judging,
+                                     stop=[*react.STOPS, react.ACTION_INPUT] if judging else react.STOPS)
+        text = reply.content
         if judging and (name := react.pending_action(text)):
             tool = self.toolbox.get(name)
+            if tool is not None and _certainty(reply) >= SURE:
+                q.judged.setdefault(tool.name, "")
             if tool is not None and not self.serves_request(q, tool):
                 return self._step(q, text)  # refused as unrelated when it is run
             if self.events.streams:
@@ -334,6 +358,12 @@ class NativeEngine:
             q.messages.append({"role": "user", "content": react.observation_message(texts)})
         else:
             q.scratchpad += react.observation_message(texts) + "\n"
+
+
+def _certainty(reply: Reply) -> float:
+    """How likely the model found the whole reply as it wrote it; 0 from a server that sent no
+    token probabilities."""
+    return math.prod(reply.token_probabilities) if reply.token_probabilities else 0.0
 
 
 def _fits(tool: Tool, call: ParsedCall) -> bool:
