@@ -125,11 +125,11 @@ class NativeEngine:
 
     def _continue_reply(self, q: _Question, prefix: str, schema: dict | None = None, stream: bool = False,
                         stop: list[str] | None = None, history: list[dict] | None = None,
-                        max_tokens: int | None = None, logprobs: bool = False) -> Reply:
+                        max_tokens: int | None = None, logprobs: bool = False, top_logprobs: int | None = None) -> Reply:
         """`_continue`'s whole reply, with how likely each of its tokens was when `logprobs` (and
-        the server sends them)."""
+        the server sends them), and the likeliest first tokens when `top_logprobs`."""
         messages = q.messages if history is None else history
-        logprobs = logprobs and self.token_probabilities
+        logprobs = (logprobs or bool(top_logprobs)) and self.token_probabilities
         if self.constraint is None:
             schema = None  # the server rejected grammars earlier: never send one again
         kwargs = (self.constraint or self.prefill).params(schema) if prefix else {}
@@ -140,7 +140,8 @@ class NativeEngine:
         if max_tokens:
             kwargs["max_tokens"] = max_tokens
         try:
-            reply = self._chat(q, messages, stream=stream, logprobs=logprobs, **kwargs)
+            reply = self._chat(q, messages, stream=stream, logprobs=logprobs,
+                               top_logprobs=top_logprobs if logprobs else None, **kwargs)
         except EndpointHTTPError as e:
             if e.status != 400:
                 raise
@@ -280,16 +281,9 @@ class NativeEngine:
         none, 1 or 0: its choice under a grammar of the two."""
         yes = no = 0.0
         if self.token_probabilities:
-            try:
-                reply = self._chat(q, [*q.messages, {"role": "assistant", "content": f'{prefix}"'}], max_tokens=1,
-                                   top_logprobs=20, **self.prefill.params(None))
-            except EndpointHTTPError as e:
-                if e.status != 400:
-                    raise
-                self.token_probabilities = False  # a server that rejects `logprobs`: never ask it again
-            else:
-                yes, no = (sum(p for token, p in reply.first_token.items() if token.strip().casefold() == word)
-                           for word in ("yes", "no"))
+            first = self._continue_reply(q, f'{prefix}"', max_tokens=1, top_logprobs=20).first_token
+            yes, no = (sum(p for token, p in first.items() if token.strip().casefold() == word)
+                       for word in ("yes", "no"))
         if yes + no == 0:
             return float(self._choose(q, prefix, ["yes", "no"], "yes").lower() != "no")
         return yes / (yes + no)
