@@ -39,7 +39,7 @@ YES, YES_AGAIN = 0.5, 0.7
 # How likely the model must have found its reply up to a tool's arguments (`Action: X`) for the
 # relevance check to be left out: an unrelated tool is reached for less surely (bench/README.md,
 # "relevance").
-SURE = 0.9
+SURE = 0.93
 
 
 @dataclass
