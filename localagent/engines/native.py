@@ -51,7 +51,8 @@ class _Question(Question):
     trace: list[str] = field(default_factory=list)  # every ReAct step of the question, for memory
     asked: int = 0  # how many of `messages` lead up to the question (the system prompt, memory, it)
     turn_start: str = ""  # the scratchpad before this turn's reply: where a relevance check goes
-    # tool -> "" when the model said it serves the request, else the check that found it did not
+    # tool -> "" when the model said it serves the request (or wrote its call surely), else the
+    # check that found it did not
     judged: dict[str, str] = field(default_factory=dict)
     shown: set[str] = field(default_factory=set)  # tools whose "no" the model has read in its scratchpad
 
@@ -132,8 +133,9 @@ class NativeEngine:
         logprobs = (logprobs or bool(top_logprobs)) and self.token_probabilities
         if self.constraint is None:
             schema = None  # the server rejected grammars earlier: never send one again
-        kwargs = (self.constraint or self.prefill).params(schema) if prefix else {}
+        kwargs: dict[str, Any] = {}
         if prefix:
+            kwargs = (self.constraint or self.prefill).params(schema)
             messages = [*messages, {"role": "assistant", "content": prefix}]
         if stop:
             kwargs["stop"] = stop
@@ -172,11 +174,11 @@ class NativeEngine:
                                      stop=[*react.STOPS, react.ACTION_INPUT] if judging else react.STOPS)
         text = reply.content
         if judging and (name := react.pending_action(text)):
-            tool = self.toolbox.get(name)
-            if tool is not None and _certainty(reply) >= SURE:
-                q.judged.setdefault(tool.name, "")
-            if tool is not None and not self.serves_request(q, tool):
-                return self._step(q, text)  # refused as unrelated when it is run
+            if (tool := self.toolbox.get(name)) is not None:
+                if _certainty(reply) >= SURE:
+                    q.judged.setdefault(tool.name, "")
+                if not self.serves_request(q, tool):
+                    return self._step(q, text)  # refused as unrelated when it is run
             if self.events.streams:
                 self.events.on_text(react.ACTION_INPUT)  # the stop word the server left out
             text += react.ACTION_INPUT + self._continue(q, q.scratchpad + text + react.ACTION_INPUT,
