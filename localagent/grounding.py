@@ -260,6 +260,28 @@ def _enum_found(value: str, spec: dict[str, Any], ev: Evidence) -> bool:
     return any(_name_found(name, ev) for name in enum_names(value, spec))
 
 
+# The units a quoted phrase spans: one Chinese character, or a word of letters and digits with
+# the marks inside it ("85.40", "7700-1182-55", "don't"); and what ends a phrase: other marks,
+# or those marks where no word goes on after them.
+_QUOTE_UNIT = re.compile(rf"[{_CJK}]|[^\W_]+(?:[.\-'/:][^\W_]+)*")
+_QUOTE_END = re.compile(rf"[^\w\s{_CJK}.\-'/:]+|[.\-'/:]+(?![^\W_])")
+
+
+def phrases(texts: Iterable[str], longest: int = 4, most: int = 400) -> list[str]:
+    """The phrases of `texts` a model may quote as the words that name a value: runs of up to
+    `longest` words or Chinese characters that cross no punctuation, newest text first."""
+    out: dict[str, None] = {}
+    for text in reversed(list(texts)):
+        for piece in _QUOTE_END.split(unicodedata.normalize("NFKC", text)):
+            units = list(_QUOTE_UNIT.finditer(piece))
+            for i, first in enumerate(units):
+                for last in units[i:i + longest]:
+                    out.setdefault(piece[first.start():last.end()])
+                    if len(out) >= most:
+                        return list(out)
+    return list(out)
+
+
 def first_named(text: str, options: list[Any]) -> Any | None:
     """The option that `text` names first (by itself, its words or a common name: "CNY" by
     "人民币"); a short Latin code only as a word of its own. None when it names none."""

@@ -180,6 +180,16 @@ def test_an_option_named_in_another_language_runs(bundled_llm):
     assert (call.name, call.arguments) == ("set_air_conditioner", {"room": "living room", "temperature": 24})
 
 
+@pytest.mark.parametrize("question, language", [("把空调开到二十四度", "zh"), ("Set the AC to 24 degrees.", "en")])
+def test_an_option_the_user_did_not_name_is_asked_for(bundled_llm, question, language):
+    """The room is required and the user named none. Asked which option the user asked for, the
+    model names the one it picked ("living room"); asked for the user's own words for it, chosen
+    from what they said, it quotes none that name a room, and the agent asks which room."""
+    result = native_engine(bundled_llm, HOME).run(question)
+    asks_or_answers_cleanly(result, language)
+    assert [c.missing for c in result.tool_calls if c.refusal == "missing"] == [["room"]], result.tool_calls
+
+
 TEA = str(ROOT / "tests" / "fixtures" / "tea_tools.py")
 
 

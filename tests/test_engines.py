@@ -386,46 +386,50 @@ HEATER = {"type": "function", "function": {
 ROOM = {"room": "living room", "temperature": 24}
 
 
-QUOTE = 'Thought: set_heater takes room (which room). The user\'s own words for it, or "not said": "'
+QUOTE = 'Thought: set_heater takes room (which room). The user\'s own words for it, or "not said": '
+LISTED = ('Thought: set_heater takes room (which room), one of living room, bedroom, kids room, or "not said" '
+          'if the user did not say. The user said "客厅", so the user asked for room: ')
 
 
-@pytest.mark.parametrize("call, said, chosen, status, arguments", [
-    (ROOM, ["the living room. The user also"], [], "dry_run", ROOM),
-    (ROOM, ["bedroom", 'not said"'], [], "refused", ROOM),
-    (ROOM, ["the big one", 'the big room"'], [], "refused", ROOM),  # words the user did not say
-    (ROOM, ['"not said"'], [], "refused", ROOM),  # with the options in view: not said, not asked again
-    # the user's own words, then the option they name as the model reads them under a grammar
-    (ROOM, ["bedroom", '客厅"'], ['"living room"'], "dry_run", ROOM),
-    (ROOM, ["bedroom", '客厅"'], ['"kids room"'], "refused", ROOM),
+@pytest.mark.parametrize("call, quoted, said, status, arguments", [
+    # a required option: the user's words for it first, then which option, with the options in view
+    (ROOM, ['"客厅"'], ["the living room. The user also"], "dry_run", ROOM),
+    (ROOM, ['"not said"'], [], "refused", ROOM),  # the user never named one: the model's own pick
+    (ROOM, ['"the big room"'], [], "refused", ROOM),  # words the user did not say (a grammar ignored)
+    (ROOM, ['"客厅"'], ['"not said"'], "refused", ROOM),  # with the options in view: not said
+    # the option the user's words name, as the model reads them under a grammar
+    (ROOM, ['"客厅"', '"living room"'], ["bedroom"], "dry_run", ROOM),
+    (ROOM, ['"客厅"', '"kids room"'], ["bedroom"], "refused", ROOM),
     # an optional option nobody named is left to the tool's default, not asked for
-    ({**ROOM, "mode": "heat"}, ["living room", "not said"], [], "dry_run", ROOM),
+    ({**ROOM, "mode": "heat"}, ['"客厅"'], ["living room", "not said"], "dry_run", ROOM),
+    ({**ROOM, "mode": "heat"}, ['"客厅"', '"not said"'], ["living room", "as it was"], "dry_run", ROOM),
 ])
-def test_native_asks_the_model_which_option_the_user_named(tmp_path, call, said, chosen, status, arguments):
+def test_native_asks_the_model_which_option_the_user_named(tmp_path, call, quoted, said, status, arguments):
     """An option named in another language ("客厅" for "living room") is not found by its spelling:
-    the model, asked for a few free tokens which option the user asked for, or for the user's own
-    words and then the option they name, confirms it or not."""
+    the model is asked for the user's own words for it, chosen from what they said (a required
+    option only), and which option the user asked for, in a few free tokens, and then, when that
+    names another, which option the user's words name."""
     path = tmp_path / "tools.json"
     path.write_text(json.dumps([HEATER]), encoding="utf-8")
     v = NATIVE_LLAMACPP
     with ScriptedServer([v.call("set_heater", call), *said, v.answer("好的")], owned_by=v.server,
-                        choices=['"yes"', *chosen]) as server:
+                        choices=['"yes"', *quoted]) as server:
         result = make_engine(v, server.api_base, Toolbox(from_openai_json(path))).run("把客厅温度调到二十四度")
     [record] = result.tool_calls
     assert (record.status, record.arguments) == (status, arguments)
     if status == "refused":
         assert (record.missing, result.answer) == (["room"], "要继续，我还需要您告诉我：room（living room、bedroom或kids room）。请提供后我再为您处理。")
-    first, _relevance, _arguments, confirm, *asked = server.chat_requests()
-    assert confirm["messages"][:-1] == first["messages"] and "grammar" not in confirm
-    assert confirm["messages"][-1]["content"] == ('Thought: set_heater takes room (which room), one of living room, '
-                                                  'bedroom, kids room, or "not said" if the user did not say. '
-                                                  "The user asked for room: ")
-    if said[0] not in ("the living room. The user also", '"not said"') and call == ROOM:
-        assert asked[0]["messages"][-1]["content"] == QUOTE and "grammar" not in asked[0]
-    if said == ['"not said"']:
-        assert all(r["messages"][-1]["content"] != QUOTE for r in asked)
-    if chosen:
-        assert asked[1]["messages"][-1]["content"] == QUOTE + '客厅". Of living room, bedroom, kids room, that is: '
-        assert "grammar" in asked[1]
+    first, _relevance, _arguments, quote, *asked = server.chat_requests()
+    assert quote["messages"][:-1] == first["messages"] and quote["messages"][-1]["content"] == QUOTE
+    said_phrases = json.loads(quote["grammar"].split("%json", 1)[1])["enum"]
+    assert said_phrases[0] == "not said" and {"客厅", "二十四度"} <= set(said_phrases)
+    if quoted[0] != '"客厅"':
+        assert all("The user asked for" not in r["messages"][-1]["content"] for r in asked)
+        return
+    assert asked[0]["messages"][-1]["content"] == LISTED and "grammar" not in asked[0]
+    if said == ["bedroom"]:  # the option the user's words name, read under a grammar
+        mapping = next(r for r in asked if "grammar" in r)
+        assert mapping["messages"][-1]["content"].startswith(QUOTE + '"客厅". Of ')
 
 
 def test_native_runs_a_tool_the_model_says_serves_once_it_restates_the_request(toolbox):

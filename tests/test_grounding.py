@@ -3,7 +3,7 @@ from datetime import date
 
 import pytest
 
-from localagent.grounding import Evidence, first_named, found, said_length, ungiven
+from localagent.grounding import Evidence, first_named, found, phrases, said_length, ungiven
 from localagent.replies import value_asked_for, value_name
 
 TODAY = date(2026, 11, 30)  # a Monday
@@ -159,3 +159,13 @@ def test_money_said_the_chinese_way(said, amount):
 
 def test_a_comma_between_two_numbers_is_not_a_thousands_separator():
     assert not found(2202, {"type": "number"}, Evidence(("会议室C2，2025年",)))
+
+
+def test_the_phrases_a_model_may_quote_as_the_users_words():
+    said = phrases(["Pay $85.40 on my water bill, account 7700-1182-55.", "把客厅的空调开到二十四度"])
+    assert said[:4] == ["把", "把客", "把客厅", "把客厅的"]  # the newest text first; up to four characters
+    assert {"客厅", "二十四度", "water bill", "on my water bill", "85.40", "7700-1182-55"} <= set(said)
+    assert "把客厅的空调" not in said and "Pay 85.40 on my water" not in said
+    assert not [p for p in said if p != p.strip() or "," in p or "." == p[-1]]  # no phrase crosses a mark
+    assert len(phrases(["word " * 1000], most=50)) == 4  # each phrase once
+    assert len(phrases([" ".join(map(str, range(1000)))], most=50)) == 50

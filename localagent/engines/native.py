@@ -21,7 +21,7 @@ from ..config import AgentConfig
 from ..constrain import KINDS, Constraint, arguments_schema
 from ..endpoint import Endpoint
 from ..errors import EndpointHTTPError
-from ..grounding import first_named, found
+from ..grounding import first_named, phrases
 from ..replies import in_language
 from ..llm import LLMClient, Reply
 from .. import react
@@ -217,38 +217,56 @@ class NativeEngine:
 
     def confirm_choice(self, q: _Question, tool: str, name: str, value: Any, spec: dict) -> bool:
         """Whether the model, asked afresh from the conversation, names `value` as the option the
-        user asked for. Asked two ways, each on the cached prompt; either naming `value` confirms it:
-        - the options listed, up to 8 tokens of free text, the first option named counts. Free
-          text, not a grammar: under one the bundled 1.5B picked "kids room" for "Set the bedroom
-          to 21.5 degrees" (bench/README.md, "Which option the user named");
-        - unless the first way says "not said": the user's own words first, then the option they
-          name (`_option_in_own_words`). With the options in another language than the question,
-          the 1.5B answers the first way with the first option ("二等座" for "business-class",
-          "电费" for "water bill")."""
+        user asked for. Each question is a short request on the cached prompt:
+        - for a required option, first the user's own words for it, chosen from the phrases they
+          said, or "not said" (`_users_words`). Asked only which option, with the options in
+          view, the bundled 1.5B names the one it would pick for "把温度调到22度" ("living room")
+          or "交85块钱的账单" ("电费"); asked for words the user said, it answers "not said"
+          (bench/README.md, "Options the user did not name");
+        - the options listed (and those words), up to 8 tokens of free text, the first option named
+          counts. Free text, not a grammar: under one the bundled 1.5B picked "kids room" for "Set
+          the bedroom to 21.5 degrees" (bench/README.md, "Which option the user named");
+        - unless that says "not said": the option the user's own words name, by spelling or as the
+          model reads them under a grammar over the options. With the options in another language
+          than the question, the 1.5B answers the way before with the first option ("二等座" for
+          "business-class", "电费" for "water bill")."""
         described = f"{name} ({d})" if (d := str(spec.get("description") or "").strip()) else name
-        prefix = (f"Thought: {tool} takes {described}, one of {', '.join(map(str, spec['enum']))}, "
-                  f'or "{NOT_SAID}" if the user did not say. The user asked for {name}: ')
+        thought = f"Thought: {tool} takes {described}."
+        listed = (f"Thought: {tool} takes {described}, one of {', '.join(map(str, spec['enum']))}, "
+                  f'or "{NOT_SAID}" if the user did not say.')
+        required = name in self.toolbox.get(tool).parameters.get("required", [])
         with Stopwatch(q.result.timings, "checks_s"):
-            reply = self._continue(q, prefix, stop=[". ", "\n", "。"], max_tokens=8, history=q.messages[:q.asked])
+            words = self._users_words(q, thought) if required else ""
+            if words is None:
+                return False  # a required option the user never named: the model's own pick
+            said = f'The user said "{words}", so the' if words else "The"
+            reply = self._continue(q, f"{listed} {said} user asked for {name}: ", stop=[". ", "\n", "。"],
+                                   max_tokens=8, history=q.messages[:q.asked])
             if (named := first_named(reply, spec["enum"])) == value:
                 return True
             if named is None and NOT_SAID in reply.casefold():
                 return False  # with the options in view the model says the user named none
-            return self._option_in_own_words(q, f"Thought: {tool} takes {described}.", spec["enum"]) == value
+            words = words or self._users_words(q, thought)
+            return words is not None and self._option_named_by(q, thought, words, spec["enum"]) == value
 
-    def _option_in_own_words(self, q: _Question, thought: str, options: list[Any]) -> Any | None:
-        """The option the user named, read from their own words as the model quotes them: the quote
-        must be what the user said; the option it names, by spelling or else as the model reads
-        it under a grammar over the options. None when the model quotes nothing the user said."""
-        history = q.messages[:q.asked]
-        prefix = f'{thought} The user\'s own words for it, or "{NOT_SAID}": "'
-        words = self._continue(q, prefix, stop=['"', "\n"], max_tokens=12, history=history).strip()
-        if not words or not found(words, {}, q.given()):
-            return None
+    def _users_words(self, q: _Question, thought: str) -> str | None:
+        """The user's own words for a value as the model quotes them, chosen under a grammar from
+        the phrases of what was said (`phrases`); None when it says "not said". Free, the 1.5B
+        puts the words in the options' language ("living room" for "客厅"), so they could not be
+        told apart from words it made up."""
+        said = phrases(q.evidence)
+        words = self._choose(q, f'{thought} The user\'s own words for it, or "{NOT_SAID}": ', [NOT_SAID, *said],
+                             NOT_SAID, history=q.messages[:q.asked])
+        return words if words in said else None
+
+    def _option_named_by(self, q: _Question, thought: str, words: str, options: list[Any]) -> Any | None:
+        """The option the user's words name: by spelling, or else as the model reads them under a
+        grammar over the options; None when it reads none."""
         if (named := first_named(words, options)) is not None:
             return named
-        chosen = self._choose(q, f'{prefix}{words}". Of {", ".join(map(str, options))}, that is: ',
-                              [*map(str, options), NOT_SAID], NOT_SAID, history=history)
+        chosen = self._choose(q, f'{thought} The user\'s own words for it, or "{NOT_SAID}": "{words}". '
+                              f'Of {", ".join(map(str, options))}, that is: ',
+                              [*map(str, options), NOT_SAID], NOT_SAID, history=q.messages[:q.asked])
         return next((o for o in options if str(o) == chosen), None)
 
     def serves_request(self, q: _Question, tool: Tool) -> bool:
