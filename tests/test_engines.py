@@ -402,7 +402,11 @@ LISTED = ('Thought: set_heater takes room (which room), one of living room, bedr
     (ROOM, ['"客厅"', '"kids room"'], ["bedroom"], "refused", ROOM),
     # an optional option nobody named is left to the tool's default, not asked for
     ({**ROOM, "mode": "heat"}, ['"客厅"'], ["living room", "not said"], "dry_run", ROOM),
-    ({**ROOM, "mode": "heat"}, ['"客厅"', '"not said"'], ["living room", "as it was"], "dry_run", ROOM),
+    ({**ROOM, "mode": "heat"}, ['"客厅"'], ["living room", "as it was", 'not said"'], "dry_run", ROOM),
+    # an optional option's own words, quoted in free text, must be what the user said
+    ({**ROOM, "mode": "heat"}, ['"客厅"'], ["living room", "as it was", 'keep it warm"'], "dry_run", ROOM),
+    ({**ROOM, "mode": "cool"}, ['"客厅"', '"cool"'], ["living room", "as it was", '二十四度"'], "dry_run",
+     {**ROOM, "mode": "cool"}),
 ])
 def test_native_asks_the_model_which_option_the_user_named(tmp_path, call, quoted, said, status, arguments):
     """An option named in another language ("客厅" for "living room") is not found by its spelling:

@@ -21,7 +21,7 @@ from ..config import AgentConfig
 from ..constrain import KINDS, Constraint, arguments_schema
 from ..endpoint import Endpoint
 from ..errors import EndpointHTTPError
-from ..grounding import first_named, phrases
+from ..grounding import first_named, found, phrases
 from ..replies import in_language
 from ..llm import LLMClient, Reply
 from .. import react
@@ -33,6 +33,8 @@ from .base import Approver, Events, History, RunResult, Stopwatch, ToolCallRecor
 from .question import Question
 
 NOT_SAID = "not said"
+# How the model is asked for the words the user said for a value.
+OWN_WORDS = f'The user\'s own words for it, or "{NOT_SAID}": '
 # How likely a yes must be, against a no, for a tool to serve the request: asked first, and asked
 # again after the model has put the request in its own words (bench/README.md, "relevance").
 YES, YES_AGAIN = 0.5, 0.7
@@ -226,8 +228,9 @@ class NativeEngine:
         - the options listed (and those words), up to 8 tokens of free text, the first option named
           counts. Free text, not a grammar: under one the bundled 1.5B picked "kids room" for "Set
           the bedroom to 21.5 degrees" (bench/README.md, "Which option the user named");
-        - unless that says "not said": the option the user's own words name, by spelling or as the
-          model reads them under a grammar over the options. With the options in another language
+        - unless that says "not said": the option the user's own words name (for an optional
+          option, quoted in free text, `_quoted_words`), by spelling or as the model reads them
+          under a grammar over the options. With the options in another language
           than the question, the 1.5B answers the way before with the first option ("二等座" for
           "business-class", "电费" for "water bill")."""
         described = f"{name} ({d})" if (d := str(spec.get("description") or "").strip()) else name
@@ -246,7 +249,7 @@ class NativeEngine:
                 return True
             if named is None and NOT_SAID in reply.casefold():
                 return False  # with the options in view the model says the user named none
-            words = words or self._users_words(q, thought)
+            words = words or self._quoted_words(q, thought)
             return words is not None and self._option_named_by(q, thought, words, spec["enum"]) == value
 
     def _users_words(self, q: _Question, thought: str) -> str | None:
@@ -255,17 +258,25 @@ class NativeEngine:
         puts the words in the options' language ("living room" for "客厅"), so they could not be
         told apart from words it made up."""
         said = phrases(q.evidence)
-        words = self._choose(q, f'{thought} The user\'s own words for it, or "{NOT_SAID}": ', [NOT_SAID, *said],
-                             NOT_SAID, history=q.messages[:q.asked])
+        words = self._choose(q, f'{thought} {OWN_WORDS}', [NOT_SAID, *said], NOT_SAID, history=q.messages[:q.asked])
         return words if words in said else None
+
+    def _quoted_words(self, q: _Question, thought: str) -> str | None:
+        """The user's own words for an optional value as the model quotes them in free text, when
+        they are found in what was said. Free, a close paraphrase still counts ("business class"
+        for "business-class"); under the grammar of `_users_words` the 1.5B quoted "class", and an
+        optional option it cannot read is dropped from the call (bench/README.md, "Options the user
+        did not name")."""
+        words = self._continue(q, f'{thought} {OWN_WORDS}"', stop=['"', "\n"], max_tokens=12,
+                               history=q.messages[:q.asked]).strip()
+        return words if words and found(words, {}, q.given()) else None
 
     def _option_named_by(self, q: _Question, thought: str, words: str, options: list[Any]) -> Any | None:
         """The option the user's words name: by spelling, or else as the model reads them under a
         grammar over the options; None when it reads none."""
         if (named := first_named(words, options)) is not None:
             return named
-        chosen = self._choose(q, f'{thought} The user\'s own words for it, or "{NOT_SAID}": "{words}". '
-                              f'Of {", ".join(map(str, options))}, that is: ',
+        chosen = self._choose(q, f'{thought} {OWN_WORDS}"{words}". Of {", ".join(map(str, options))}, that is: ',
                               [*map(str, options), NOT_SAID], NOT_SAID, history=q.messages[:q.asked])
         return next((o for o in options if str(o) == chosen), None)
 
