@@ -230,8 +230,8 @@ class NativeEngine:
           the bedroom to 21.5 degrees" (bench/README.md, "Which option the user named");
         - unless that says "not said": the option the user's own words name (for an optional
           option, quoted in free text, `_quoted_words`), by spelling or as the model reads them
-          under a grammar over the options. With the options in another language
-          than the question, the 1.5B answers the way before with the first option ("二等座" for
+          under a grammar over the options. With the options in another language than the
+          question, the 1.5B answers the way before with the first option ("二等座" for
           "business-class", "电费" for "water bill")."""
         described = f"{name} ({d})" if (d := str(spec.get("description") or "").strip()) else name
         thought = f"Thought: {tool} takes {described}."
