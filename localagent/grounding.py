@@ -282,6 +282,23 @@ def phrases(texts: Iterable[str], longest: int = 4, most: int = 400) -> list[str
     return list(out)
 
 
+def names_nothing_of(words: str, options: list[Any], others: Iterable[str]) -> bool:
+    """Whether words quoted as the user's for an option name nothing of it: each of them is a word
+    of something else of the call (the tool's or another parameter's name, another argument's
+    value: "account" in "Pay 120 yuan on account 0101 3386 2290", "a milk tea" for the size of
+    `order_milk_tea`), or they are what all the options have in common ("杯" of 中杯 and 大杯)."""
+    key = normalise(words)
+    if key and all(key in normalise(str(option)) for option in options):
+        return True
+    return _content_words(words) <= set().union(*map(_content_words, others))
+
+
+def _content_words(text: str) -> set[str]:
+    """The words of a name or a phrase, fillers left out ("trackParcel" and "track parcels": track, parcel)."""
+    text = unicodedata.normalize("NFKC", re.sub(r"(?<=[a-z])(?=[A-Z])", " ", text)).casefold()
+    return {_stem(w) for w in _WORD.findall(text) if w not in _FILLER}
+
+
 def first_named(text: str, options: list[Any]) -> Any | None:
     """The option that `text` names first (by itself, its words or a common name: "CNY" by
     "人民币"); a short Latin code only as a word of its own. None when it names none."""

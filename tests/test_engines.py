@@ -436,6 +436,22 @@ def test_native_asks_the_model_which_option_the_user_named(tmp_path, call, quote
         assert mapping["messages"][-1]["content"].startswith(QUOTE + '"客厅". Of ')
 
 
+@pytest.mark.parametrize("quote", ['"heater"', '"temperature to 24"'])
+def test_native_takes_no_option_from_words_that_name_only_the_rest_of_the_call(tmp_path, quote):
+    """Made to quote a phrase of the question, a small model quotes the tool's name or another
+    argument's words ("account" for the kind of a bill): those name no option, so none runs."""
+    path = tmp_path / "tools.json"
+    path.write_text(json.dumps([HEATER]), encoding="utf-8")
+    v = NATIVE_LLAMACPP
+    with ScriptedServer([v.call("set_heater", ROOM), v.answer("OK")], owned_by=v.server,
+                        choices=['"yes"', quote]) as server:
+        result = make_engine(v, server.api_base, Toolbox(from_openai_json(path))).run("Set the heater temperature to 24.")
+    [record] = result.tool_calls
+    assert (record.status, record.missing) == ("refused", ["room"])
+    assert any(r["messages"][-1]["content"] == QUOTE for r in server.chat_requests())
+    assert not [r for r in server.chat_requests() if "asked for room" in r["messages"][-1]["content"]]
+
+
 def test_native_runs_a_tool_the_model_says_serves_once_it_restates_the_request(toolbox):
     v = NATIVE_LLAMACPP
     with ScriptedServer([v.call("RenewInstance", RENEW_ARGS), " renew an instance", v.answer(ANSWER)],

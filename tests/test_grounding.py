@@ -3,7 +3,7 @@ from datetime import date
 
 import pytest
 
-from localagent.grounding import Evidence, first_named, found, phrases, said_length, ungiven
+from localagent.grounding import Evidence, first_named, found, names_nothing_of, phrases, said_length, ungiven
 from localagent.replies import value_asked_for, value_name
 
 TODAY = date(2026, 11, 30)  # a Monday
@@ -169,3 +169,21 @@ def test_the_phrases_a_model_may_quote_as_the_users_words():
     assert not [p for p in said if p != p.strip() or "," in p or "." == p[-1]]  # no phrase crosses a mark
     assert len(phrases(["word " * 1000], most=50)) == 4  # each phrase once
     assert len(phrases([" ".join(map(str, range(1000)))], most=50)) == 50
+
+
+def test_words_that_name_only_something_else_of_the_call_name_no_option():
+    kinds = ["电费", "水费", "燃气费"]
+    bill = ["pay_utility_bill", "account", "amount", "0101 3386 2290", "120"]
+    assert names_nothing_of("account", kinds, bill)  # another parameter's name
+    assert names_nothing_of("account 0101 3386 2290", kinds, bill)  # ... and its value
+    assert names_nothing_of("my bill", kinds, bill)  # the tool's name, a filler
+    assert names_nothing_of("120", kinds, bill)
+    assert not names_nothing_of("water", kinds, bill) and not names_nothing_of("water bill", kinds, bill)
+    sizes = ["中杯", "大杯", "超大杯"]
+    assert names_nothing_of("a milk tea", sizes, ["orderMilkTea", "sugar"])  # camelCase names too
+    assert not names_nothing_of("a large milk tea", sizes, ["order_milk_tea", "sugar"])
+    assert names_nothing_of("杯", sizes, ["order_milk_tea"])  # what every option has
+    assert not names_nothing_of("大杯", sizes, ["order_milk_tea"])
+    rooms = ["living room", "bedroom", "kids room", "office"]
+    assert not names_nothing_of("客厅", rooms, ["set_thermostat", "temperature", "24"])
+    assert not names_nothing_of("room", rooms, ["set_thermostat"])  # not in "office"

@@ -21,7 +21,7 @@ from ..config import AgentConfig
 from ..constrain import KINDS, Constraint, arguments_schema
 from ..endpoint import Endpoint
 from ..errors import EndpointHTTPError
-from ..grounding import first_named, found, phrases
+from ..grounding import first_named, found, names_nothing_of, phrases
 from ..replies import in_language
 from ..llm import LLMClient, Reply
 from .. import react
@@ -217,7 +217,8 @@ class NativeEngine:
         step = f"{head}\n{react.action_step(tool.name)}".lstrip()
         return step + self._continue(q, q.scratchpad + step, arguments_schema(tool.parameters)).strip()
 
-    def confirm_choice(self, q: _Question, tool: str, name: str, value: Any, spec: dict) -> bool:
+    def confirm_choice(self, q: _Question, tool: str, name: str, value: Any, spec: dict,
+                       arguments: dict[str, Any] | None = None) -> bool:
         """Whether the model, asked afresh from the conversation, names `value` as the option the
         user asked for. Each question is a short request on the cached prompt:
         - for a required option, first the user's own words for it, chosen from the phrases they
@@ -232,15 +233,21 @@ class NativeEngine:
           option, quoted in free text, `_quoted_words`), by spelling or as the model reads them
           under a grammar over the options. With the options in another language than the
           question, the 1.5B answers the way before with the first option ("二等座" for
-          "business-class", "电费" for "water bill")."""
+          "business-class", "电费" for "water bill");
+        - words that name nothing of the option (only the tool, another parameter or another of
+          the call's `arguments`: "account" in "Pay 120 yuan on account 0101 3386 2290") count as
+          "not said" (`names_nothing_of`): made to quote a phrase, the 1.5B quotes one of those."""
         described = f"{name} ({d})" if (d := str(spec.get("description") or "").strip()) else name
         thought = f"Thought: {tool} takes {described}."
         listed = (f"Thought: {tool} takes {described}, one of {', '.join(map(str, spec['enum']))}, "
                   f'or "{NOT_SAID}" if the user did not say.')
-        required = name in self.toolbox.get(tool).parameters.get("required", [])
+        parameters = self.toolbox.get(tool).parameters
+        required = name in parameters.get("required", [])
+        others = [tool, *(p for p in parameters.get("properties", {}) if p != name),
+                  *(str(v) for k, v in (arguments or {}).items() if k != name)]
         with Stopwatch(q.result.timings, "checks_s"):
             words = self._users_words(q, thought) if required else ""
-            if words is None:
+            if words is None or (words and names_nothing_of(words, spec["enum"], others)):
                 return False  # a required option the user never named: the model's own pick
             said = f'The user said "{words}", so the' if words else "The"
             reply = self._continue(q, f"{listed} {said} user asked for {name}: ", stop=[". ", "\n", "。"],
@@ -250,7 +257,8 @@ class NativeEngine:
             if named is None and NOT_SAID in reply.casefold():
                 return False  # with the options in view the model says the user named none
             words = words or self._quoted_words(q, thought)
-            return words is not None and self._option_named_by(q, thought, words, spec["enum"]) == value
+            return (words is not None and not names_nothing_of(words, spec["enum"], others)
+                    and self._option_named_by(q, thought, words, spec["enum"]) == value)
 
     def _users_words(self, q: _Question, thought: str) -> str | None:
         """The user's own words for a value as the model quotes them, chosen under a grammar from
@@ -368,7 +376,8 @@ class NativeEngine:
 
     def _run_call(self, q: _Question, call: ParsedCall) -> ToolCallRecord:
         return q.run_call(call.name, call.arguments, parse_error=call.error,
-                          confirm=(lambda *a: self.confirm_choice(q, call.name, *a)) if self.prefill else None,
+                          confirm=(lambda *a: self.confirm_choice(q, call.name, *a, arguments=call.arguments))
+                          if self.prefill else None,
                           serves=(lambda t: self.serves_request(q, t)) if self._checks_relevance() else None)
 
     def _add_observations(self, q: _Question, calls: list[ParsedCall], records: list[ToolCallRecord]) -> None:
