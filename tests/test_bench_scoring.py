@@ -148,6 +148,17 @@ def test_answer_language_is_scored_for_every_answered_case():
     assert s["language_rate"] == 0.75  # the errored run ended in no answer
 
 
+def test_the_language_of_an_answer_is_its_prose_not_its_asides():
+    from bench.scoring import answer_language_ok
+
+    asked = "To do that I need size (中杯, 大杯 or 超大杯) from you. Could you tell me?"
+    assert answer_language_ok(asked, "en") and not answer_language_ok(asked, "zh")
+    english = "The instance has been stopped.\n\n（试运行：没有真正执行任何工具，以上不是工具返回的真实结果。）"
+    assert not answer_language_ok(english, "zh")  # the agent's note is Chinese, the answer is not
+    assert answer_language_ok("要继续，我还需要您告诉我：room（living room、bedroom或office）。", "zh")
+    assert answer_language_ok("（试运行：没有真正执行任何工具。）", "zh")  # nothing but an aside
+
+
 def test_score_empty_denominators():
     s = score([rec("zh-chat-01")])
     assert s["correct_call_rate"] is None and s["right_no_call_rate"] == 1.0
