@@ -93,7 +93,8 @@ class ServerConfig(_Strict):
     startup_timeout: float = Field(120.0, gt=0)
     # Seconds the autostarted server stays loaded after the last command (0: stop with the command).
     keep_alive: float = Field(300.0, ge=0)
-    # The system prompt's KV state saved on disk and restored by a freshly started server.
+    # KV states on disk: the system prompt's, restored by a freshly started server; a question's,
+    # kept while a check of its call uses the server's one slot.
     prompt_cache: bool = True
     # Speculative decoding: ngram-mod drafts what the server has generated before (a repeated
     # call, an answer's template); measured fastest on 2 CPU cores (bench/README.md, "Speculative").

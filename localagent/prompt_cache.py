@@ -1,4 +1,5 @@
-"""The system prompt's KV state on disk, so that a freshly started server prefills only the question.
+"""KV states on disk: the system prompt's, so that a freshly started server prefills only the
+question; a question's own, kept while checks use the server's one slot (`SavedSlot`).
 
 llama.cpp saves a slot's state (its tokens and their KV cache) to a file and restores it
 (`POST /slots/0?action=save|restore`, files in the server's `slot_save_path`). The file is named
@@ -62,6 +63,37 @@ def save(server_url: str, filename: str) -> bool:
         return False
     prune()
     return True
+
+
+class SavedSlot:
+    """Slot 0's state saved on entering and loaded back on leaving: the requests inside start from
+    an earlier point of the prompt (a check asked right after the question), and the next request
+    from where the slot was evaluates only its new tokens, not again those the checks displaced
+    (bench/README.md, "The question's state kept aside"). Nothing is kept when the server cannot
+    save (no `--slot-save-path`, a full disk)."""
+
+    def __init__(self, server_url: str, filename: str):
+        self.server_url, self.filename = server_url, filename
+        self.saved = False
+
+    def __enter__(self) -> "SavedSlot":
+        self.saved = bool(_slot_action(self.server_url, "save", self.filename).get("n_saved"))
+        if not self.saved:
+            self._remove()  # what a failed save may have written
+        return self
+
+    def drop(self) -> None:
+        """Load nothing back: the question goes on from the requests inside."""
+        self._remove()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.saved:
+            _slot_action(self.server_url, "restore", self.filename)
+            self._remove()
+
+    def _remove(self) -> None:
+        self.saved = False
+        (prompt_cache_dir() / self.filename).unlink(missing_ok=True)
 
 
 def prune(max_bytes: int = MAX_BYTES) -> None:

@@ -51,15 +51,17 @@ class Kept:
         self.cache = tmp_path / "cache"
         self.env = {**os.environ, "LOCALAGENT_CACHE": str(self.cache), "NO_PROXY": "127.0.0.1"}
 
-    def config(self, keep_alive: str | float = "5m", port: int = 0, agent: dict | None = None, **server) -> Path:
+    def config(self, keep_alive: str | float = "5m", port: int = 0, agent: dict | None = None,
+               tools: list[str] | None = None, max_tokens: int = 4, **server) -> Path:
         path = self.tmp / f"config-{keep_alive}-{port}-{len(list(self.tmp.glob('config-*')))}.yaml"
         path.write_text(yaml.safe_dump({
-            "llm_config": {"model": "qwen", "api_base": f"http://127.0.0.1:{free_port()}/v1", "max_tokens": 4},
+            "llm_config": {"model": "qwen", "api_base": f"http://127.0.0.1:{free_port()}/v1",
+                           "max_tokens": max_tokens},
             "agent": agent or {},
             # the model assembled in the user's cache, so that this test's cache holds only servers
             "server": {"autostart": True, "model_path": str(bundled_model_path()), "port": port,
                        "threads": 2, "keep_alive": keep_alive, **server},
-            "tools": []}, allow_unicode=True), encoding="utf-8")
+            "tools": tools or []}, allow_unicode=True), encoding="utf-8")
         return path
 
     def command(self, config: Path, *args: str) -> list[str]:

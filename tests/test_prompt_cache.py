@@ -47,6 +47,36 @@ def test_a_fresh_server_prefills_only_what_follows_the_saved_system_prompt(kept)
     assert len(list(saved.glob("*.bin"))) == 2
 
 
+HOME = str(Path(__file__).parent / "fixtures" / "home_tools.py")
+
+
+@pytest.mark.slow
+def test_a_check_leaves_the_server_where_the_question_was(kept):
+    """A check of a call starts from the question, so the server's one slot no longer holds the
+    call. Its state, saved before the check and loaded back after (prompt_cache.SavedSlot), spares
+    the answer's request evaluating the call again."""
+    log = kept.cache / "logs" / "llama-server.log"
+    evaluated = {}
+    for saving in (True, False):  # the server saves slots only with the prompt cache
+        config = kept.config(0, tools=[HOME], max_tokens=256, prompt_cache=saving)
+        run = kept.run(config, "--json", "--dry-run", "把客厅的空调开到二十四度")
+        assert run.returncode == 0, run.stderr
+        [call] = json.loads(run.stdout)["tool_calls"]  # checked: 客厅 names "living room" (a check)
+        assert (call["arguments"], call["status"]) == ({"room": "living room", "temperature": 24}, "dry_run")
+        evaluated[saving] = prompt_tokens_evaluated(log)[-1]  # the answer's request
+    assert evaluated[True] + 20 < evaluated[False], evaluated
+    assert not list((kept.cache / "prompt-cache").glob("question-*")), "a question's state left behind"
+
+
+def test_a_server_that_cannot_save_keeps_nothing_and_the_question_goes_on(tmp_path, monkeypatch):
+    from scripted_server import ScriptedServer
+
+    monkeypatch.setenv("LOCALAGENT_CACHE", str(tmp_path))
+    with ScriptedServer([]) as server, prompt_cache.SavedSlot(server.api_base.removesuffix("/v1"), "q.bin") as saved:
+        assert not saved.saved  # no /slots here: nothing to load back
+    assert not list(tmp_path.rglob("*.bin"))
+
+
 def test_the_cache_directory_is_bounded_oldest_out(tmp_path, monkeypatch):
     monkeypatch.setenv("LOCALAGENT_CACHE", str(tmp_path))
     directory = prompt_cache.prompt_cache_dir()

@@ -58,3 +58,4 @@ def _use_prompt_cache(server: Any, engine: Any) -> None:
         if server.fresh and server.prompt_file is None:
             prompt_cache.restore(server.url, filename)
         server.prompt_file = filename
+    engine.slot_server = server.url

@@ -12,7 +12,9 @@ the arguments it writes are always valid JSON of the right shape.
 """
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 from datetime import date
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +26,7 @@ from ..errors import EndpointHTTPError
 from ..grounding import first_named, found, names_nothing_of, phrases
 from ..replies import in_language
 from ..llm import LLMClient, Reply
-from .. import react
+from .. import prompt_cache, react
 from ..lenient_json import loads_lenient
 from ..parsing import ParsedCall, parse_reply
 from ..prompts import dated
@@ -69,6 +71,10 @@ class NativeEngine:
         self.constraint = self.prefill if agent.constrained != "off" else None
         self.token_probabilities = True  # until the server rejects a request for them
         self.approve, self.dry_run, self.events = approve, dry_run, events or Events()
+        # A server whose slot state can be saved (ours, with the prompt cache): checks keep the
+        # question's state there meanwhile (`_aside`).
+        self.slot_server: str | None = None
+        self._kept_file = f"question-{os.getpid()}-{id(self):x}.bin"
 
     def system_prompt(self, today: date | None = None) -> str:
         instruction = dated(self.agent.instruction, today or date.today(), self.toolbox)
@@ -245,7 +251,7 @@ class NativeEngine:
         required = name in parameters.get("required", [])
         others = [tool, *(p for p in parameters.get("properties", {}) if p != name),
                   *(str(v) for k, v in (arguments or {}).items() if k != name)]
-        with Stopwatch(q.result.timings, "checks_s"):
+        with Stopwatch(q.result.timings, "checks_s"), self._aside():
             words = self._users_words(q, thought) if required else ""
             if words is None or (words and names_nothing_of(words, spec["enum"], others)):
                 return False  # a required option the user never named: the model's own pick
@@ -259,6 +265,12 @@ class NativeEngine:
             words = words or self._quoted_words(q, thought)
             return (words is not None and not names_nothing_of(words, spec["enum"], others)
                     and self._option_named_by(q, thought, words, spec["enum"]) == value)
+
+    def _aside(self) -> contextlib.AbstractContextManager[prompt_cache.SavedSlot | None]:
+        """For requests that leave the question's prompt (checks), which would make the server
+        evaluate the question's last tokens again afterwards: its state kept on disk meanwhile,
+        where the server can save it."""
+        return prompt_cache.SavedSlot(self.slot_server, self._kept_file) if self.slot_server else contextlib.nullcontext()
 
     def _users_words(self, q: _Question, thought: str) -> str | None:
         """The user's own words for a value as the model quotes them, chosen under a grammar from
@@ -294,8 +306,10 @@ class NativeEngine:
         models reach for the nearest tool (a stock quote for a sum, a velocity for a film); asked
         outright, the bundled 1.5B tells most of them apart (bench/README.md, "relevance")."""
         if tool.name not in q.judged:
-            with Stopwatch(q.result.timings, "checks_s"):
+            with Stopwatch(q.result.timings, "checks_s"), self._aside() as saved:
                 q.judged[tool.name] = self._unrelated_check(q, tool)
+                if q.judged[tool.name] and saved:
+                    saved.drop()  # the question goes on from the check that said no
         return not q.judged[tool.name]
 
     def _unrelated_check(self, q: _Question, tool: Tool) -> str:
