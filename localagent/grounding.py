@@ -236,7 +236,7 @@ def _time_found(when: tuple[int, int], ev: Evidence) -> bool:
 
 def _words_found(text: str, ev: Evidence) -> bool:
     """Free text the model composed from given words ("1234*5678" from "1234 乘以 5678")."""
-    words = [w for w in _WORD.findall(unicodedata.normalize("NFKC", text).casefold()) if w not in _FILLER]
+    words = _plain_words(text)
     if not words:
         return False
     for word in words:
@@ -295,8 +295,12 @@ def names_nothing_of(words: str, options: list[Any], others: Iterable[str]) -> b
 
 def _content_words(text: str) -> set[str]:
     """The words of a name or a phrase, fillers left out ("trackParcel" and "track parcels": track, parcel)."""
-    text = unicodedata.normalize("NFKC", re.sub(r"(?<=[a-z])(?=[A-Z])", " ", text)).casefold()
-    return {_stem(w) for w in _WORD.findall(text) if w not in _FILLER}
+    return {_stem(w) for w in _plain_words(re.sub(r"(?<=[a-z])(?=[A-Z])", " ", text))}
+
+
+def _plain_words(text: str) -> list[str]:
+    """The words of a text, in one width and case, fillers left out."""
+    return [w for w in _WORD.findall(unicodedata.normalize("NFKC", text).casefold()) if w not in _FILLER]
 
 
 def first_named(text: str, options: list[Any]) -> Any | None:

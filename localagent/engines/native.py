@@ -252,8 +252,8 @@ class NativeEngine:
         others = [tool, *(p for p in parameters.get("properties", {}) if p != name),
                   *(str(v) for k, v in (arguments or {}).items() if k != name)]
         with Stopwatch(q.result.timings, "checks_s"), self._aside():
-            words = self._users_words(q, thought) if required else ""
-            if words is None or (words and names_nothing_of(words, spec["enum"], others)):
+            words = self._users_words(q, thought, spec["enum"], others) if required else ""
+            if words is None:
                 return False  # a required option the user never named: the model's own pick
             said = f'The user said "{words}", so the' if words else "The"
             reply = self._continue(q, f"{listed} {said} user asked for {name}: ", stop=[". ", "\n", "。"],
@@ -262,9 +262,8 @@ class NativeEngine:
                 return True
             if named is None and NOT_SAID in reply.casefold():
                 return False  # with the options in view the model says the user named none
-            words = words or self._quoted_words(q, thought)
-            return (words is not None and not names_nothing_of(words, spec["enum"], others)
-                    and self._option_named_by(q, thought, words, spec["enum"]) == value)
+            words = words or self._quoted_words(q, thought, spec["enum"], others)
+            return words is not None and self._option_named_by(q, thought, words, spec["enum"]) == value
 
     def _aside(self) -> contextlib.AbstractContextManager[prompt_cache.SavedSlot | None]:
         """For requests that leave the question's prompt (checks), which would make the server
@@ -272,24 +271,25 @@ class NativeEngine:
         where the server can save it."""
         return prompt_cache.SavedSlot(self.slot_server, self._kept_file) if self.slot_server else contextlib.nullcontext()
 
-    def _users_words(self, q: _Question, thought: str) -> str | None:
-        """The user's own words for a value as the model quotes them, chosen under a grammar from
-        the phrases of what was said (`phrases`); None when it says "not said". Free, the 1.5B
-        puts the words in the options' language ("living room" for "客厅"), so they could not be
-        told apart from words it made up."""
+    def _users_words(self, q: _Question, thought: str, options: list[Any], others: list[str]) -> str | None:
+        """The user's own words for an option as the model quotes them, chosen under a grammar from
+        the phrases of what was said (`phrases`); None when it says "not said" or they name only
+        `others` of the call (`names_nothing_of`). Free, the 1.5B puts the words in the options'
+        language ("living room" for "客厅"), so they could not be told apart from words it made up."""
         said = phrases(q.evidence)
         words = self._choose(q, f'{thought} {OWN_WORDS}', [NOT_SAID, *said], NOT_SAID, history=q.messages[:q.asked])
-        return words if words in said else None
+        return words if words in said and not names_nothing_of(words, options, others) else None
 
-    def _quoted_words(self, q: _Question, thought: str) -> str | None:
-        """The user's own words for an optional value as the model quotes them in free text, when
-        they are found in what was said. Free, a close paraphrase still counts ("business class"
-        for "business-class"); under the grammar of `_users_words` the 1.5B quoted "class", and an
-        optional option it cannot read is dropped from the call (bench/README.md, "Options the user
-        did not name")."""
+    def _quoted_words(self, q: _Question, thought: str, options: list[Any], others: list[str]) -> str | None:
+        """The user's own words for an optional option as the model quotes them in free text, when
+        they are found in what was said and name more than `others` of the call. Free, a close
+        paraphrase still counts ("business class" for "business-class"); under the grammar of
+        `_users_words` the 1.5B quoted "class", and an optional option it cannot read is dropped
+        from the call (bench/README.md, "Options the user did not name")."""
         words = self._continue(q, f'{thought} {OWN_WORDS}"', stop=['"', "\n"], max_tokens=12,
                                history=q.messages[:q.asked]).strip()
-        return words if words and found(words, {}, q.given()) else None
+        given = words and found(words, {}, q.given()) and not names_nothing_of(words, options, others)
+        return words if given else None
 
     def _option_named_by(self, q: _Question, thought: str, words: str, options: list[Any]) -> Any | None:
         """The option the user's words name: by spelling, or else as the model reads them under a
