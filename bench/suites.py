@@ -12,7 +12,9 @@ OUR_CASES = HERE / "cases" / "tool_calls.jsonl"
 EXTRA_TOOLS = HERE / "extra_tools.json"
 EVERYDAY_CASES = HERE / "cases" / "everyday.jsonl"
 EVERYDAY_TOOLS = HERE / "everyday_tools.json"
-SUITES = ["ours", "everyday", "bfcl_simple", "bfcl_multiple", "bfcl_irrelevance"]
+ERRANDS_CASES = HERE / "cases" / "errands.jsonl"
+ERRANDS_TOOLS = HERE / "errands_tools.json"
+SUITES = ["ours", "everyday", "errands", "bfcl_simple", "bfcl_multiple", "bfcl_irrelevance"]
 BFCL_SUITES = {"bfcl_simple": "simple_python", "bfcl_multiple": "multiple", "bfcl_irrelevance": "irrelevance"}
 
 
@@ -28,17 +30,20 @@ def _read_cases(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def load_everyday() -> list[dict[str, Any]]:
-    """The everyday cases, each with its offered tools' schemas inline (as BFCL's cases carry them)."""
-    tools = {t["function"]["name"]: t for t in json.loads(EVERYDAY_TOOLS.read_text(encoding="utf-8"))}
-    return [{**c, "tool_schemas": [tools[n] for n in c["tools"]]} for c in _read_cases(EVERYDAY_CASES)]
+def _with_tools(cases: Path, tools: Path) -> list[dict[str, Any]]:
+    """Cases that name their offered tools, each with those tools' schemas inline (as BFCL's cases
+    carry them)."""
+    schemas = {t["function"]["name"]: t for t in json.loads(tools.read_text(encoding="utf-8"))}
+    return [{**c, "tool_schemas": [schemas[n] for n in c["tools"]]} for c in _read_cases(cases)]
 
 
 def load_suite(name: str) -> list[dict[str, Any]]:
     if name == "ours":
         return _read_cases(OUR_CASES)
     if name == "everyday":
-        return load_everyday()
+        return _with_tools(EVERYDAY_CASES, EVERYDAY_TOOLS)
+    if name == "errands":
+        return _with_tools(ERRANDS_CASES, ERRANDS_TOOLS)
     from .bfcl import load_bfcl  # needs the bfcl_eval package data
 
     return load_bfcl(BFCL_SUITES[name])

@@ -1,4 +1,5 @@
-"""Shape of the `everyday` suite (its cases and tool file) and of the BFCL irrelevance suite."""
+"""Shape of the suites with tool files of their own (`everyday`, `errands`: cases and tools) and of
+the BFCL irrelevance suite."""
 import json
 import re
 from collections import Counter
@@ -7,12 +8,14 @@ from pathlib import Path
 import pytest
 
 from bench.scoring import match_call
-from bench.suites import EVERYDAY_TOOLS, SUITES, load_suite, parse_suites
+from bench.suites import ERRANDS_TOOLS, EVERYDAY_TOOLS, SUITES, load_suite, parse_suites
 
 ROOT = Path(__file__).resolve().parent.parent
-TOOL_LIST = json.loads(EVERYDAY_TOOLS.read_text(encoding="utf-8"))
-TOOLS = {t["function"]["name"]: t["function"] for t in TOOL_LIST}
-CASES = load_suite("everyday")
+TOOL_FILES = {"everyday": EVERYDAY_TOOLS, "errands": ERRANDS_TOOLS}
+TOOL_LISTS = {name: json.loads(path.read_text(encoding="utf-8")) for name, path in TOOL_FILES.items()}
+TOOLS = {name: {t["function"]["name"]: t["function"] for t in tools} for name, tools in TOOL_LISTS.items()}
+CASES = {name: load_suite(name) for name in TOOL_FILES}
+ALL_CASES = [(name, case) for name, cases in CASES.items() for case in cases]
 PY_TYPES = {"string": str, "integer": int, "number": (int, float), "boolean": bool, "array": list, "object": dict}
 NO_CALL = {"missing_info", "no_tool"}
 
@@ -37,65 +40,73 @@ def _fits(value, prop):
 
 
 def test_registered():
-    assert {"everyday", "bfcl_irrelevance"} <= set(SUITES)
+    assert {"everyday", "errands", "bfcl_irrelevance"} <= set(SUITES)
     assert parse_suites("everyday,bfcl_irrelevance") == ["everyday", "bfcl_irrelevance"]
-    assert {"everyday", "bfcl_irrelevance"} <= set(parse_suites("all"))
+    assert {"everyday", "errands", "bfcl_irrelevance"} <= set(parse_suites("all"))
 
 
-def test_tool_file():
-    assert len(TOOL_LIST) >= 12 and len(TOOLS) == len(TOOL_LIST)
-    for t in TOOL_LIST:
+@pytest.mark.parametrize("suite", TOOL_FILES)
+def test_tool_file(suite):
+    tool_list = TOOL_LISTS[suite]
+    assert len(tool_list) >= 12 and len(TOOLS[suite]) == len(tool_list)
+    for t in tool_list:
         assert t["type"] == "function"
         fn = t["function"]
         assert re.fullmatch(r"[A-Za-z0-9_-]{1,64}", fn["name"]) and fn["description"].strip()
         params = fn["parameters"]
         assert params["type"] == "object" and params["properties"]
         assert set(params.get("required", [])) <= set(params["properties"])
-        for name, prop in params["properties"].items():
-            assert prop["type"] in PY_TYPES and prop.get("description", "").strip(), (fn["name"], name)
+        for name, prop in params["properties"].items():  # as users write them: some undescribed
+            assert prop["type"] in PY_TYPES, (fn["name"], name)
             for v in prop.get("enum", []):
                 assert _fits(v, {"type": prop["type"]}), (fn["name"], name, v)
             if "default" in prop:
                 assert _fits(prop["default"], prop) and name not in params.get("required", [])
     # as users write tools: no annotations
-    assert not [k for k in _keys(TOOL_LIST) if k.startswith("x-")]
+    assert not [k for k in _keys(tool_list) if k.startswith("x-")]
 
 
-def test_tools_in_no_other_file():
-    """The everyday tools are new to the repository: in no other tool file, fixture or case file."""
+@pytest.mark.parametrize("suite", TOOL_FILES)
+def test_tools_in_no_other_file(suite):
+    """A suite's tools are new to the repository: in no other tool file, fixture or case file."""
     others = [ROOT / "bench" / "extra_tools.json", ROOT / "bench" / "cases" / "tool_calls.jsonl",
-              *(ROOT / "tools").rglob("*.py"), *(p for p in (ROOT / "tests" / "fixtures").rglob("*") if p.is_file())]
+              *(ROOT / "tools").rglob("*.py"), *(p for p in (ROOT / "tests" / "fixtures").rglob("*") if p.is_file()),
+              *(path for name, path in TOOL_FILES.items() if name != suite),
+              *(ROOT / "bench" / "cases" / f"{name}.jsonl" for name in TOOL_FILES if name != suite)]
     for path in others:
         text = path.read_text(encoding="utf-8")
-        found = [n for n in TOOLS if re.search(rf"\b{re.escape(n)}\b", text)]
+        found = [n for n in TOOLS[suite] if re.search(rf"\b{re.escape(n)}\b", text)]
         assert not found, (path, found)
 
 
-def test_case_file_shape():
-    assert len(CASES) >= 64 and len({c["id"] for c in CASES}) == len(CASES)
-    langs = Counter(c["lang"] for c in CASES)
+@pytest.mark.parametrize("suite", TOOL_FILES)
+def test_case_file_shape(suite):
+    cases, tools = CASES[suite], TOOLS[suite]
+    assert len(cases) >= 48 and len({c["id"] for c in cases}) == len(cases)
+    langs = Counter(c["lang"] for c in cases)
     assert set(langs) == {"zh", "en"} and langs["zh"] == langs["en"]
-    cats = Counter(c["category"] for c in CASES)
-    assert set(cats) == {"single", "choice", "missing_info", "no_tool"}
+    cats = Counter(c["category"] for c in cases)
+    assert {"single", "missing_info", "no_tool"} <= set(cats) <= {"single", "choice", "missing_info", "no_tool"}
     no_call = sum(cats[k] for k in NO_CALL)
-    assert abs(no_call - len(CASES) / 2) <= len(CASES) / 10  # about half need no call
+    assert abs(no_call - len(cases) / 2) <= len(cases) / 10  # about half need no call
     for lang in ("zh", "en"):  # each language has every category
-        assert {c["category"] for c in CASES if c["lang"] == lang} == set(cats)
-    assert not [k for c in CASES for k in _keys(c) if str(k).startswith("x-")]
+        assert {c["category"] for c in cases if c["lang"] == lang} == set(cats)
+    assert not [k for c in cases for k in _keys(c) if str(k).startswith("x-")]
     # every tool is offered somewhere, and every tool is the right call somewhere
-    assert {n for c in CASES for n in c["tools"]} == set(TOOLS)
-    assert {e["name"] for c in CASES for e in c["expected"]} == set(TOOLS)
+    assert {n for c in cases for n in c["tools"]} == set(tools)
+    assert {e["name"] for c in cases for e in c["expected"]} == set(tools)
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c["id"])
-def test_case_is_valid(case):
+@pytest.mark.parametrize("suite, case", ALL_CASES, ids=lambda c: c if isinstance(c, str) else c["id"])
+def test_case_is_valid(suite, case):
+    tools = TOOLS[suite]
     assert case["id"].startswith(case["lang"] + "-") and case["question"].strip()
     if case["lang"] == "zh":
         assert re.search(r"[\u4e00-\u9fff]", case["question"])
     else:
         assert not re.search(r"[\u4e00-\u9fff]", case["question"])
     assert 1 <= len(case["tools"]) <= 3 and len(set(case["tools"])) == len(case["tools"])
-    assert set(case["tools"]) <= set(TOOLS)
+    assert set(case["tools"]) <= set(tools)
     assert [t["function"]["name"] for t in case["tool_schemas"]] == case["tools"]
     if case["category"] in NO_CALL:
         assert case["expected"] == []
@@ -105,7 +116,7 @@ def test_case_is_valid(case):
         assert len(case["tools"]) >= 2
     for e in case["expected"]:
         assert e["name"] in case["tools"]
-        params = TOOLS[e["name"]]["parameters"]
+        params = tools[e["name"]]["parameters"]
         props, required = params["properties"], params.get("required", [])
         assert set(e["arguments"]) <= set(props), "expected argument not in the schema"
         for name in required:  # a required argument must be expected, and not optional
@@ -119,12 +130,13 @@ def test_case_is_valid(case):
         assert match_call(e["name"], args, case["expected"])
 
 
-def test_expected_calls_survive_validation():
+@pytest.mark.parametrize("suite", TOOL_FILES)
+def test_expected_calls_survive_validation(suite):
     """What the agent would execute (after Tool.validate's coercion) still matches: the bench scores that."""
     from bench.accuracy import case_toolbox
     from localagent.tools import Toolbox
 
-    for case in CASES:
+    for case in CASES[suite]:
         if not case["expected"]:
             continue
         box = case_toolbox(case, Toolbox([]))
