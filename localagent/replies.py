@@ -5,6 +5,7 @@ small model that reads an internal refusal tends to repeat it to the user, or to
 """
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, Literal
 
@@ -78,6 +79,15 @@ def ask_for(names: list[str], lang: Language) -> str:
     if lang == "zh":
         return f"要继续，我还需要您告诉我：{_join(names, lang)}。请提供后我再为您处理。"
     return f"To do that I need {_join(names, lang)} from you. Could you tell me?"
+
+
+def dry_run_result(lang: Language) -> str:
+    """What a call returns in a dry run, as the model reads it: in the user's language, since a
+    small model answers in the language of what it read last, often repeating it ("The tool did
+    not run and returned no data." to "鲁迅是哪里人？"), and "no data" read as a failure ("缺少必要的参数")."""
+    note = ("试运行：调用已记录，工具没有真正执行，所以没有结果。" if lang == "zh"
+            else "a dry run: the call was recorded, but the tool did not run, so there is no result")
+    return json.dumps({"dry_run": True, "note": note}, ensure_ascii=False)
 
 
 def dry_run_notice(lang: Language) -> str:

@@ -25,8 +25,8 @@ from localagent.engines.factory import create_engine
 from localagent.memory import Conversation
 from localagent.config import AgentConfig, Config, LLMConfig
 from localagent.engines.base import Events, RunResult
-from localagent.replies import in_language
-from localagent.engines.execution import DRY_RUN_RESULT, history_evidence
+from localagent.replies import dry_run_result, in_language
+from localagent.engines.execution import history_evidence
 from localagent.react import observation_text
 from localagent.tools import Toolbox, from_openai_json
 from scripted_server import ScriptedServer
@@ -856,9 +856,10 @@ def test_dry_run_runs_no_side_effect(v, toolbox, deploy_log):
                        toolbox, question=f"部署 v2 到 {INSTANCE}", approve=approve, dry_run=True)
     assert (result.stopped, result.answer) == ("answer", "已部署。\n\n（试运行：没有真正执行任何工具，以上不是工具返回的真实结果。）")
     [record] = result.tool_calls
-    assert (record.status, record.error, record.result) == ("dry_run", None, DRY_RUN_RESULT)
-    assert not deploy_log.exists()
-    assert DRY_RUN_RESULT in observations(v, free[1])
+    # what the model reads is in the user's language: it answers in the language it read last
+    assert (record.status, record.error, record.result) == ("dry_run", None, dry_run_result("zh"))
+    assert "没有真正执行" in record.result and not deploy_log.exists()
+    assert dry_run_result("zh") in observations(v, free[1])
 
 
 # --- the endpoint fails --------------------------------------------------------------------------

@@ -10,13 +10,12 @@ from typing import Any, Callable
 
 from .. import grounding, react
 from ..grounding import Evidence, normalise
-from ..replies import Language, ask_for, cannot_do, dry_run_notice, value_asked_for
+from ..replies import Language, ask_for, cannot_do, dry_run_notice, dry_run_result, value_asked_for
 from ..tool_limits import ToolTimeoutError
 from ..tools import Tool, ToolArgumentError, Toolbox, coerce
 from .base import Approver, CallStatus, Exchange, History, Message, ToolCallRecord, approve_all
 
 # What the model reads for a call that a dry run did not make: no result it could report.
-DRY_RUN_RESULT = '{"dry_run": true, "note": "a dry run: the tool did not run and returned no data"}'
 
 
 def history_evidence(history: History) -> list[str]:
@@ -46,8 +45,8 @@ class CallRunner:
     """Validates, grounds, de-duplicates, confirms and runs the calls of one question."""
 
     def __init__(self, toolbox: Toolbox, *, approve: Approver = approve_all, dry_run: bool = False,
-                 grounding: bool = True, max_observation_chars: int = 2000):
-        self.toolbox, self.approve, self.dry_run = toolbox, approve, dry_run
+                 grounding: bool = True, max_observation_chars: int = 2000, language: Language = "en"):
+        self.toolbox, self.approve, self.dry_run, self.language = toolbox, approve, dry_run, language
         self.grounding, self.max_chars = grounding, max_observation_chars
         self.seen: dict[str, tuple[int, ToolCallRecord]] = {}  # loop guard, per question: (number, call)
         self.calls = 0  # calls asked for in this question, numbered from 1
@@ -97,7 +96,7 @@ class CallRunner:
         if refusal:
             _fail(record, "not_approved", refusal)
         elif self.dry_run or tool.run is None:
-            record.status, record.result = "dry_run", DRY_RUN_RESULT
+            record.status, record.result = "dry_run", dry_run_result(self.language)
         else:
             try:
                 record.result = self._truncate(tool.call(args))

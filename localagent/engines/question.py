@@ -43,11 +43,11 @@ class Question:
               approve: Approver, dry_run: bool, events: Events) -> "Question":
         history = history or []
         messages = history_messages(history)
+        language = conversation_language(text, messages)
         runner = CallRunner(toolbox, approve=approve, dry_run=dry_run, grounding=agent.grounding,
-                            max_observation_chars=agent.max_observation_chars)
+                            max_observation_chars=agent.max_observation_chars, language=language)
         return cls(text, RunResult(), runner, toolbox, events, agent.max_turns,
-                   evidence=history_evidence(history) + [text], history=messages,
-                   language=conversation_language(text, messages))
+                   evidence=history_evidence(history) + [text], history=messages, language=language)
 
     # --- turns and calls ------------------------------------------------------------------
 
