@@ -84,9 +84,10 @@ def ask_for(names: list[str], lang: Language) -> str:
 def dry_run_result(lang: Language) -> str:
     """What a call returns in a dry run, as the model reads it: in the user's language, since a
     small model answers in the language of what it read last, often repeating it ("The tool did
-    not run and returned no data." to "鲁迅是哪里人？"), and "no data" read as a failure ("缺少必要的参数")."""
+    not run and returned no data." to "鲁迅是哪里人？"). In English, "the call was recorded" made
+    the bundled 1.5B claim more results ("The email was sent", bench/README.md, "Dry runs")."""
     note = ("试运行：调用已记录，工具没有真正执行，所以没有结果。" if lang == "zh"
-            else "a dry run: the call was recorded, but the tool did not run, so there is no result")
+            else "a dry run: the tool did not run and returned no data")
     return json.dumps({"dry_run": True, "note": note}, ensure_ascii=False)
 
 
