@@ -15,8 +15,6 @@ from ..tool_limits import ToolTimeoutError
 from ..tools import Tool, ToolArgumentError, Toolbox, coerce
 from .base import Approver, CallStatus, Exchange, History, Message, ToolCallRecord, approve_all
 
-# What the model reads for a call that a dry run did not make: no result it could report.
-
 
 def history_evidence(history: History) -> list[str]:
     """What earlier exchanges make count as given: what the user said and what tools returned
