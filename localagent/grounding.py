@@ -174,7 +174,7 @@ def found(value: Any, spec: dict[str, Any], ev: Evidence, strict: bool = False, 
         return _number_found(float(text.replace(",", "")), ev, unit)  # "2" (months) is not "两年"
     if normalise(text) in ev.flat:
         return True
-    if any(_name_found(name, ev) for name in COMMON_NAMES.get(text.upper(), set()) | COMMON_NAMES.get(text, set())):
+    if any(_name_found(name, ev) for name in common_names(text)):
         return True  # "USD" for "美元", also where the parameter is free text
     from .dates import parse_when
 
@@ -305,27 +305,46 @@ def _plain_words(text: str) -> list[str]:
 
 def first_named(text: str, options: list[Any]) -> Any | None:
     """The option that `text` names first (by itself, its words or a common name: "CNY" by
-    "人民币"); a short Latin code only as a word of its own. None when it names none."""
+    "人民币"). None when it names none."""
+    return next(iter(options_named(text, options)), None)
+
+
+def options_named(text: str, options: list[Any]) -> list[Any]:
+    """The options that `text` names, in the order it names them ("room" is not named by the
+    "living room" of another option)."""
     text = unicodedata.normalize("NFKC", text).casefold()
-    hits = []
-    for option in options:
-        for name in _own_names(str(option)):
-            words = r"[\s_\-]*".join(map(re.escape, re.split(r"[\s_\-]+", name.casefold().strip())))
-            if m := re.search(rf"(?<![^\W_]){words}(?![^\W_])" if name.isascii() else words, text):
-                hits.append((m.start(), -len(name), option))
-    return min(hits, key=lambda h: h[:2])[2] if hits else None
+    hits = sorted((m.start(), -m.end(), i) for i, option in enumerate(options)
+                  for name in _own_names(str(option)) if (m := _name_in(name, text)))
+    named, end = [], -1
+    for start, neg_end, i in hits:
+        if -neg_end > end:  # not inside a longer name found before it
+            named.append(i)
+            end = -neg_end
+    return [options[i] for i in dict.fromkeys(named)]
 
 
 def _name_found(name: str, ev: Evidence) -> bool:
-    """A short Latin code ("en", "it") only as a word of its own; other names anywhere."""
-    if re.fullmatch(r"[A-Za-z]{1,3}", name):
-        return name.casefold() in ev.words
+    if name.isascii():
+        return _name_in(name, ev.text) is not None
     return bool(normalise(name)) and normalise(name) in ev.flat
+
+
+# Before and after a Latin name: no other Latin letter ("kilometers" does not name "meter").
+_LATIN_BEFORE, _LATIN_AFTER = rf"(?<![^\W\d_{_CJK}])", rf"(?![^\W\d_{_CJK}])"
+
+
+def _name_in(name: str, text: str) -> re.Match | None:
+    """Where a name is in a text (NFKC, casefolded): a Latin name as words of their own, in the
+    singular or plural ("miles" for "mile", "king-bed" for "king bed"), others anywhere."""
+    words = r"[\s_\-]*".join(map(re.escape, re.split(r"[\s_\-]+", name.casefold().strip())))
+    if name.isascii():
+        return re.search(rf"{_LATIN_BEFORE}{words}(?:e?s)?{_LATIN_AFTER}", text)
+    return re.search(words, text)
 
 
 def enum_names(value: str, spec: dict[str, Any]) -> set[str]:
     """The words that name an enum value: itself, its parts, the description's gloss of it, a
-    common name (currencies, languages)."""
+    common name (currencies, languages, units)."""
     names = _own_names(value)
     if len(value) > 3:  # "king_bed" is also named by "king bed"; short codes only by themselves
         names |= set(re.split(r"[_\-\s]+", value)) - _FILLER
@@ -339,24 +358,44 @@ def enum_names(value: str, spec: dict[str, Any]) -> set[str]:
 
 def _own_names(value: str) -> set[str]:
     """An option's own names: itself, with spaces for underscores, a common name (人民币 for CNY)."""
-    return {value, value.replace("_", " ")} | COMMON_NAMES.get(value.upper(), set()) \
-        | COMMON_NAMES.get(value.lower(), set())
+    return {value, value.replace("_", " ")} | common_names(value)
 
 
-# Names people use for codes that enums often hold: ISO 4217 currencies and ISO 639-1 languages.
-COMMON_NAMES: dict[str, set[str]] = {
-    "CNY": {"人民币", "rmb", "yuan", "renminbi", "chinese yuan"},
-    "USD": {"美元", "美金", "dollar", "us dollar"}, "EUR": {"欧元", "euro"},
-    "JPY": {"日元", "日币", "yen"}, "GBP": {"英镑", "pound", "sterling"},
-    "HKD": {"港币", "港元", "hong kong dollar"}, "KRW": {"韩元", "won"},
-    "AUD": {"澳元", "australian dollar"}, "CAD": {"加元", "canadian dollar"},
-    "SGD": {"新加坡元", "新币", "singapore dollar"}, "CHF": {"瑞士法郎", "swiss franc"},
-    "TWD": {"新台币", "台币"}, "RUB": {"卢布", "ruble", "rouble"}, "INR": {"卢比", "rupee"},
-    "THB": {"泰铢", "baht"},
-    "zh": {"中文", "汉语", "chinese", "mandarin", "简体"}, "en": {"英文", "英语", "english"},
-    "ja": {"日文", "日语", "japanese"}, "ko": {"韩文", "韩语", "korean"},
-    "fr": {"法文", "法语", "french"}, "de": {"德文", "德语", "german"},
-    "es": {"西班牙语", "西班牙文", "spanish"}, "ru": {"俄文", "俄语", "russian"},
-    "it": {"意大利语", "italian"}, "pt": {"葡萄牙语", "portuguese"}, "ar": {"阿拉伯语", "arabic"},
-    "vi": {"越南语", "vietnamese"}, "th": {"泰语", "thai"},
-}
+# Names people use for what enums often hold: ISO 4217 currencies, ISO 639-1 languages, units of
+# measure. Each group names one thing; an option named by any of a group's names is named by all.
+_NAME_GROUPS: tuple[tuple[str, ...], ...] = (
+    ("CNY", "人民币", "rmb", "yuan", "renminbi", "chinese yuan"),
+    ("USD", "美元", "美金", "dollar", "us dollar"), ("EUR", "欧元", "euro"),
+    ("JPY", "日元", "日币", "yen"), ("GBP", "英镑", "pound", "sterling"),
+    ("HKD", "港币", "港元", "hong kong dollar"), ("KRW", "韩元", "won"),
+    ("AUD", "澳元", "australian dollar"), ("CAD", "加元", "canadian dollar"),
+    ("SGD", "新加坡元", "新币", "singapore dollar"), ("CHF", "瑞士法郎", "swiss franc"),
+    ("TWD", "新台币", "台币"), ("RUB", "卢布", "ruble", "rouble"), ("INR", "卢比", "rupee"),
+    ("THB", "泰铢", "baht"),
+    ("zh", "中文", "汉语", "chinese", "mandarin", "简体"), ("en", "英文", "英语", "english"),
+    ("ja", "日文", "日语", "japanese"), ("ko", "韩文", "韩语", "korean"),
+    ("fr", "法文", "法语", "french"), ("de", "德文", "德语", "german"),
+    ("es", "西班牙语", "西班牙文", "spanish"), ("ru", "俄文", "俄语", "russian"),
+    ("it", "意大利语", "italian"), ("pt", "葡萄牙语", "portuguese"), ("ar", "阿拉伯语", "arabic"),
+    ("vi", "越南语", "vietnamese"), ("th", "泰语", "thai"),
+    ("km", "kilometer", "kilometre", "公里", "千米"), ("meter", "metre", "米"),
+    ("cm", "centimeter", "centimetre", "厘米", "公分"), ("mm", "millimeter", "millimetre", "毫米"),
+    ("mile", "mi", "英里"), ("ft", "foot", "feet", "英尺"), ("inch", "inches", "英寸"),
+    ("yard", "yd", "码"), ("kg", "kilogram", "公斤", "千克"), ("gram", "克"),
+    ("lb", "lbs", "pound", "磅"), ("oz", "ounce", "盎司"),
+    ("celsius", "°c", "centigrade", "摄氏", "摄氏度"), ("fahrenheit", "°f", "华氏", "华氏度"),
+    ("kelvin", "开尔文"), ("liter", "litre", "升"), ("ml", "milliliter", "millilitre", "毫升"),
+    ("gallon", "gal", "加仑"),
+)
+_COMMON: dict[str, set[str]] = {}
+for _group in _NAME_GROUPS:
+    for _name in _group:
+        _COMMON.setdefault(_name.casefold(), set()).update(_group)
+
+
+def common_names(value: str) -> set[str]:
+    """Other names of what `value` names ("人民币" and "rmb" for "CNY", "km" for "kilometers");
+    names of one letter or character are left out: they are parts of too many other words."""
+    key = value.strip().casefold()
+    names = _COMMON.get(key) or _COMMON.get(_stem(key)) or set()
+    return {n for n in names if len(n) > 1}

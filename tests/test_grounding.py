@@ -3,10 +3,14 @@ from datetime import date
 
 import pytest
 
-from localagent.grounding import Evidence, first_named, found, names_nothing_of, phrases, said_length, ungiven
+from localagent.grounding import (Evidence, first_named, found, names_nothing_of, options_named, phrases,
+                                  said_length, ungiven)
 from localagent.replies import value_asked_for, value_name
 
 TODAY = date(2026, 11, 30)  # a Monday
+
+
+UNITS = {"enum": ["km", "mile", "kg", "lb", "celsius", "fahrenheit"]}
 
 
 def given(value, text, spec=None):
@@ -30,6 +34,9 @@ def given(value, text, spec=None):
     ("杭州市", "杭州的天气"),
     (24, "续费两年"), (90, "开一个半小时"), (120, "for two hours"), (30, "开半小时"), (30, "half an hour"),    # the same quantity in other units
     ("USD", "500美元能换多少人民币"), ("JPY", "twelve thousand Japanese yen"),  # codes as free text
+    ("fahrenheit", "100华氏度是多少摄氏度", UNITS), ("celsius", "100华氏度是多少摄氏度", UNITS),  # units by their names
+    ("km", "26.2英里是几公里", UNITS), ("mile", "how many km is 26.2 miles", UNITS), ("kg", "五公斤", UNITS),
+    ("kilometers", "26.2英里是几公里"), ("lb", "10 pounds in kg", UNITS),
     # found on BFCL's own right answers (outside data): percentages, scales, other date orders
     (0.05, "an annual interest rate of 5%"), (0.4, "trait A contributing to 40 percent"), (0.05, "年利率百分之五"),
     (213000000, "the population is 213 million"), (3e9, "3 billion users"), (2e9, "two billion users"),
@@ -53,6 +60,8 @@ def test_given_in_another_spelling(case):
     ("Beijing", "what's the weather like?"), (100, "convert dollars to yen"),
     ("2026-12-02", "明天"), ("20:00", "7pm"), ("USD", "换成人民币", {"enum": ["USD", "CNY"]}),
     ("it", "say hi in French", {"enum": ["it", "fr"]}),               # a code only as a word of its own
+    ("meter", "how many kilometers is a mile", {"enum": ["km", "meter"]}),  # a Latin name as a word of its own
+    ("km", "100华氏度是多少摄氏度", UNITS),
     ("room 101", "book a meeting room"),
     (7, "续费三个月"),
     (30, "开一个半小时"), (30, "for an hour and a half"),             # not the "半" of "一个半"
@@ -132,6 +141,16 @@ def test_a_missing_option_is_asked_for_with_its_options():
 ])
 def test_the_option_a_reply_names_first(reply, options, named):
     assert first_named(reply, options) == named
+
+
+@pytest.mark.parametrize("reply, options, named", [
+    (' "front/back/all"', ["front", "back", "all"], ["front", "back", "all"]),  # the list repeated: no pick
+    ("living room", ["room", "living room"], ["living room"]),  # not the "room" inside "living room"
+    ("华氏度 to celsius", ["celsius", "fahrenheit"], ["fahrenheit", "celsius"]),
+    ("none of them", ["a1", "b2"], []),
+])
+def test_every_option_a_reply_names(reply, options, named):
+    assert options_named(reply, options) == named
 
 
 PERIOD = {"type": "string", "description": "续费时长，以月为单位 (renewal period in months)"}
