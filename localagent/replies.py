@@ -81,14 +81,17 @@ def ask_for(names: list[str], lang: Language) -> str:
     return f"To do that I need {_join(names, lang)} from you. Could you tell me?"
 
 
-def dry_run_result(lang: Language) -> str:
+def dry_run_note(lang: Language) -> str:
     """What a call returns in a dry run, as the model reads it: in the user's language, since a
     small model answers in the language of what it read last, often repeating it ("The tool did
     not run and returned no data." to "鲁迅是哪里人？"). In English, "the call was recorded" made
     the bundled 1.5B claim more results ("The email was sent", bench/README.md, "Dry runs")."""
-    note = ("试运行：调用已记录，工具没有真正执行，所以没有结果。" if lang == "zh"
+    return ("试运行：调用已记录，工具没有真正执行，所以没有结果。" if lang == "zh"
             else "a dry run: the tool did not run and returned no data")
-    return json.dumps({"dry_run": True, "note": note}, ensure_ascii=False)
+
+
+def dry_run_result(lang: Language) -> str:
+    return json.dumps({"dry_run": True, "note": dry_run_note(lang)}, ensure_ascii=False)
 
 
 def dry_run_notice(lang: Language) -> str:

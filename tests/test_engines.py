@@ -25,7 +25,7 @@ from localagent.engines.factory import create_engine
 from localagent.memory import Conversation
 from localagent.config import AgentConfig, Config, LLMConfig
 from localagent.engines.base import Events, RunResult
-from localagent.replies import dry_run_result, in_language
+from localagent.replies import dry_run_note, dry_run_result, in_language
 from localagent.engines.execution import history_evidence
 from localagent.react import observation_text
 from localagent.tools import Toolbox, from_openai_json
@@ -860,6 +860,13 @@ def test_dry_run_runs_no_side_effect(v, toolbox, deploy_log):
     assert (record.status, record.error, record.result) == ("dry_run", None, dry_run_result("zh"))
     assert "没有真正执行" in record.result and not deploy_log.exists()
     assert dry_run_result("zh") in observations(v, free[1])
+
+
+@variants(ALL)
+def test_a_dry_run_answer_that_only_repeats_the_note_is_said_once(v, toolbox, deploy_log):
+    script = [v.call("Deploy", {"instance_id": INSTANCE, "version": "v2"}), v.answer(dry_run_note("zh"))]
+    result, _ = run(v, script, toolbox, question=f"部署 v2 到 {INSTANCE}", dry_run=True)
+    assert result.answer == "（试运行：没有真正执行任何工具，以上不是工具返回的真实结果。）"
 
 
 # --- the endpoint fails --------------------------------------------------------------------------

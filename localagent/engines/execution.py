@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from .. import grounding, react
 from ..grounding import Evidence, normalise
-from ..replies import Language, ask_for, cannot_do, dry_run_notice, dry_run_result, value_asked_for
+from ..replies import Language, ask_for, cannot_do, dry_run_note, dry_run_notice, dry_run_result, value_asked_for
 from ..tool_limits import ToolTimeoutError
 from ..tools import Tool, ToolArgumentError, Toolbox, coerce
 from .base import Approver, CallStatus, Exchange, History, Message, ToolCallRecord, approve_all
@@ -139,6 +139,8 @@ def user_answer(answer: str, records: list[ToolCallRecord], language: Language) 
         answer = cannot_do(language)
     if not any(r.status == "dry_run" for r in records):
         return answer
+    if normalise(answer) in normalise(dry_run_note(language)):
+        return dry_run_notice(language)  # the answer only repeats what the call returned: said once
     return f"{answer}\n\n{dry_run_notice(language)}".strip()
 
 
