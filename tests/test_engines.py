@@ -403,8 +403,13 @@ LISTED = ('Thought: set_heater takes room (which room), one of living room, bedr
     # an optional option nobody named is left to the tool's default, not asked for
     ({**ROOM, "mode": "heat"}, ['"客厅"'], ["living room", "not said"], "dry_run", ROOM),
     ({**ROOM, "mode": "heat"}, ['"客厅"'], ["living room", "as it was", 'not said"'], "dry_run", ROOM),
-    # an optional option's own words, quoted in free text, must be what the user said
-    ({**ROOM, "mode": "heat"}, ['"客厅"'], ["living room", "as it was", 'keep it warm"'], "dry_run", ROOM),
+    # an optional option's own words, quoted in free text, must be what the user said; words they did
+    # not say are asked for again, chosen from what they said
+    ({**ROOM, "mode": "heat"}, ['"客厅"', '"not said"'], ["living room", "as it was", 'keep it warm"'], "dry_run", ROOM),
+    ({**ROOM, "mode": "heat"}, ['"客厅"', '"温度"', '"heat"'], ["living room", "as it was", 'keep it warm"'],
+     "dry_run", {**ROOM, "mode": "heat"}),
+    # a listed reply that names several options has picked none
+    ({**ROOM, "mode": "heat"}, ['"客厅"'], ["living room", "heat/cool", 'not said"'], "dry_run", ROOM),
     ({**ROOM, "mode": "cool"}, ['"客厅"', '"cool"'], ["living room", "as it was", '二十四度"'], "dry_run",
      {**ROOM, "mode": "cool"}),
 ])

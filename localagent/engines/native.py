@@ -23,7 +23,7 @@ from ..config import AgentConfig
 from ..constrain import KINDS, Constraint, arguments_schema
 from ..endpoint import Endpoint
 from ..errors import EndpointHTTPError
-from ..grounding import first_named, found, names_nothing_of, phrases
+from ..grounding import first_named, found, names_nothing_of, options_named, phrases
 from ..replies import in_language
 from ..llm import LLMClient, Reply
 from .. import prompt_cache, react
@@ -258,10 +258,12 @@ class NativeEngine:
             said = f'The user said "{words}", so the' if words else "The"
             reply = self._continue(q, f"{listed} {said} user asked for {name}: ", stop=[". ", "\n", "。"],
                                    max_tokens=8, history=q.messages[:q.asked])
-            if (named := first_named(reply, spec["enum"])) == value:
+            named = options_named(reply, spec["enum"])
+            if named == [value]:
                 return True
-            if named is None and NOT_SAID in reply.casefold():
+            if not named and NOT_SAID in reply.casefold():
                 return False  # with the options in view the model says the user named none
+            # several options named: the model repeats the list and has not picked one
             words = words or self._quoted_words(q, thought, spec["enum"], others)
             return words is not None and self._option_named_by(q, thought, words, spec["enum"]) == value
 
@@ -285,11 +287,15 @@ class NativeEngine:
         they are found in what was said and name more than `others` of the call. Free, a close
         paraphrase still counts ("business class" for "business-class"); under the grammar of
         `_users_words` the 1.5B quoted "class", and an optional option it cannot read is dropped
-        from the call (bench/README.md, "Options the user did not name")."""
+        from the call (bench/README.md, "Options the user did not name"). Words it quotes that the
+        user did not say ("all" for "the whole garden") are asked for again, from what was said."""
         words = self._continue(q, f'{thought} {OWN_WORDS}"', stop=['"', "\n"], max_tokens=12,
                                history=q.messages[:q.asked]).strip()
-        given = words and found(words, {}, q.given()) and not names_nothing_of(words, options, others)
-        return words if given else None
+        if not words or NOT_SAID in words.casefold():
+            return None
+        if found(words, {}, q.given()) and not names_nothing_of(words, options, others):
+            return words
+        return self._users_words(q, thought, options, others)
 
     def _option_named_by(self, q: _Question, thought: str, words: str, options: list[Any]) -> Any | None:
         """The option the user's words name: by spelling, or else as the model reads them under a
