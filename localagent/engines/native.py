@@ -232,9 +232,10 @@ class NativeEngine:
           view, the bundled 1.5B names the one it would pick for "把温度调到22度" ("living room")
           or "交85块钱的账单" ("电费"); asked for words the user said, it answers "not said"
           (bench/README.md, "Options the user did not name");
-        - the options listed (and those words), up to 8 tokens of free text, the first option named
-          counts. Free text, not a grammar: under one the bundled 1.5B picked "kids room" for "Set
-          the bedroom to 21.5 degrees" (bench/README.md, "Which option the user named");
+        - the options listed (and those words), up to 8 tokens of free text, the option named
+          counts (a reply that names several, "front/back/all", repeats the list: it names none).
+          Free text, not a grammar: under one the bundled 1.5B picked "kids room" for "Set the
+          bedroom to 21.5 degrees" (bench/README.md, "Which option the user named");
         - unless that says "not said": the option the user's own words name (for an optional
           option, quoted in free text, `_quoted_words`), by spelling or as the model reads them
           under a grammar over the options. With the options in another language than the
@@ -263,7 +264,6 @@ class NativeEngine:
                 return True
             if not named and NOT_SAID in reply.casefold():
                 return False  # with the options in view the model says the user named none
-            # several options named: the model repeats the list and has not picked one
             words = words or self._quoted_words(q, thought, spec["enum"], others)
             return words is not None and self._option_named_by(q, thought, words, spec["enum"]) == value
 
