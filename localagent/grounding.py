@@ -324,6 +324,7 @@ def options_named(text: str, options: list[Any]) -> list[Any]:
 
 
 def _name_found(name: str, ev: Evidence) -> bool:
+    """Whether the user named it: see `_name_in`; other names also across spaces and marks."""
     if name.isascii():
         return _name_in(name, ev.text) is not None
     return bool(normalise(name)) and normalise(name) in ev.flat
@@ -334,11 +335,13 @@ _LATIN_BEFORE, _LATIN_AFTER = rf"(?<![^\W\d_{_CJK}])", rf"(?![^\W\d_{_CJK}])"
 
 
 def _name_in(name: str, text: str) -> re.Match | None:
-    """Where a name is in a text (NFKC, casefolded): a Latin name as words of their own, in the
-    singular or plural ("miles" for "mile", "king-bed" for "king bed"), others anywhere."""
+    """Where a name is in a text (NFKC, casefolded): a Latin name as words of their own, a longer
+    one also in the plural ("miles" for "mile", "king-bed" for "king bed"; "its" is not "it"),
+    others anywhere."""
     words = r"[\s_\-]*".join(map(re.escape, re.split(r"[\s_\-]+", name.casefold().strip())))
     if name.isascii():
-        return re.search(rf"{_LATIN_BEFORE}{words}(?:e?s)?{_LATIN_AFTER}", text)
+        plural = "(?:e?s)?" if len(name) > 3 else ""
+        return re.search(rf"{_LATIN_BEFORE}{words}{plural}{_LATIN_AFTER}", text)
     return re.search(words, text)
 
 
@@ -387,10 +390,18 @@ _NAME_GROUPS: tuple[tuple[str, ...], ...] = (
     ("kelvin", "开尔文"), ("liter", "litre", "升"), ("ml", "milliliter", "millilitre", "毫升"),
     ("gallon", "gal", "加仑"),
 )
-_COMMON: dict[str, set[str]] = {}
-for _group in _NAME_GROUPS:
-    for _name in _group:
-        _COMMON.setdefault(_name.casefold(), set()).update(_group)
+
+
+def _by_name(groups: Iterable[tuple[str, ...]]) -> dict[str, set[str]]:
+    """Each name (casefolded) -> every name of the groups it is in ("pound": GBP's and lb's)."""
+    out: dict[str, set[str]] = {}
+    for group in groups:
+        for name in group:
+            out.setdefault(name.casefold(), set()).update(group)
+    return out
+
+
+_COMMON = _by_name(_NAME_GROUPS)
 
 
 def common_names(value: str) -> set[str]:

@@ -91,6 +91,7 @@ def dry_run_note(lang: Language) -> str:
 
 
 def dry_run_result(lang: Language) -> str:
+    """What a call returns in a dry run: the note, as JSON like a tool's result."""
     return json.dumps({"dry_run": True, "note": dry_run_note(lang)}, ensure_ascii=False)
 
 

@@ -60,6 +60,7 @@ def test_given_in_another_spelling(case):
     ("Beijing", "what's the weather like?"), (100, "convert dollars to yen"),
     ("2026-12-02", "明天"), ("20:00", "7pm"), ("USD", "换成人民币", {"enum": ["USD", "CNY"]}),
     ("it", "say hi in French", {"enum": ["it", "fr"]}),               # a code only as a word of its own
+    ("it", "say its name in French", {"enum": ["it", "fr"]}),          # and not in the plural
     ("meter", "how many kilometers is a mile", {"enum": ["km", "meter"]}),  # a Latin name as a word of its own
     ("km", "100华氏度是多少摄氏度", UNITS),
     ("room 101", "book a meeting room"),
