@@ -75,12 +75,23 @@ def run_case(config: Config, api_base: str, case: dict, extra: Toolbox, mode: st
 def warm(config: Config, api_base: str, engine: Any) -> None:
     """Have the server evaluate the engine's system prompt before the case is timed, as a kept
     server has it from the question before or from the prompt cache on disk: each mode is timed on
-    the question alone, whichever mode ran the case before it."""
+    the question alone, whichever mode ran the case before it. Before the first case, one request
+    under a grammar too: on its first, llama.cpp reads the model's vocabulary for grammars
+    (llguidance), about 1.8 s here, which a server pays once and not in every question; without
+    it, whichever mode first used a grammar paid it in that case."""
+    client = LLMClient(config.llm_config, api_base)
+    messages = [{"role": "system", "content": engine.system_prompt()}]
     try:
-        LLMClient(config.llm_config, api_base).chat([{"role": "system", "content": engine.system_prompt()}],
-                                                    max_tokens=1)
+        if (constraint := getattr(engine, "prefill", None)) and api_base not in _grammars_read:
+            client.chat([*messages, {"role": "assistant", "content": "Answer: "}], max_tokens=2,
+                        **constraint.params({"type": "string", "enum": ["ok"]}))
+            _grammars_read.add(api_base)
+        client.chat(messages, max_tokens=1)
     except AgentError:
         pass  # the case's own run reports an endpoint that does not answer
+
+
+_grammars_read: set[str] = set()  # servers that have answered a request under a grammar
 
 
 def summarize(records: list[dict]) -> dict[str, Any]:

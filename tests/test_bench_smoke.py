@@ -63,6 +63,9 @@ def test_accuracy_three_cases_scored_saved_and_plotted(tmp_path, llama_like):
         code = main(["accuracy", "-c", str(config_for(tmp_path, server.api_base)), "--suite", "ours",
                      "--case", ",".join(CASES), "--engine", "native", "--out-dir", str(tmp_path), "-q"])
     assert code == 0
+    # the server reads its vocabulary for grammars before the first case, once, not in a timed one
+    grammars = [r["grammar"] for r in server.requests if "grammar" in r]
+    assert sum('"enum": ["ok"]' in g for g in grammars) == 1 and '"enum": ["ok"]' in grammars[0]
     [path] = tmp_path.glob("*-accuracy-full.json")
     results = json.loads(path.read_text(encoding="utf-8"))
     ours = results["accuracy"]["ours"]["native"]
