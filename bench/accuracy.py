@@ -39,7 +39,7 @@ def case_toolbox(case: dict, extra: Toolbox) -> Toolbox:
 def record_of(case: dict, result: Any, log: Log, wall_s: float) -> dict[str, Any]:
     """One scored record: the calls that would run, and what else happened."""
     def call(c: Any) -> dict[str, Any]:
-        return {"name": c.name, "arguments": c.arguments, "status": c.status, "error": c.error}
+        return {"name": c.name, "arguments": c.arguments, "status": c.status, "error": c.error, "refusal": c.refusal}
 
     return {
         "case": {k: case[k] for k in ("id", "lang", "category", "question", "expected")},

@@ -106,6 +106,14 @@ def user_reads_well(record: dict) -> bool:
         and not internal_text(record.get("answer", ""))
 
 
+def asked_for_values(record: dict) -> bool:
+    """The run ended in the agent's question for values a call lacked (older records: a refusal
+    that names values not given)."""
+    refused = record.get("refused") or []
+    return any(c.get("refusal") == "missing" or ("refusal" not in c and "not given by the user" in (c.get("error") or ""))
+               for c in refused) and not any(c.get("refusal") == "unrelated" for c in refused[-1:])
+
+
 def score(records: list[dict]) -> dict:
     """records: {"case", "calls": [{"name", "arguments"}] (executed calls only), "answer", "stopped",
     "parsable", "error"}.
@@ -134,6 +142,9 @@ def score(records: list[dict]) -> dict:
     called_needlessly = sum(bool(r.get("calls")) for r in no)
     right_no_call = sum(not r.get("calls") and user_reads_well(r) for r in no)
     answered = [r for r in records if r.get("stopped") == "answer"]
+    # No tool serves the question, yet the user was asked for a tool's values: right as scored
+    # (nothing ran, the answer asks), but not what the user wanted.
+    no_tool = [r for r in no if r["case"].get("category") != "missing_info"]
     return {
         "n": len(records),
         "n_need_call": len(need),
@@ -146,6 +157,8 @@ def score(records: list[dict]) -> dict:
         # over every case whose run ended in an answer
         "language_rate": _rate(sum(answer_language_ok(r.get("answer", ""), r["case"].get("lang", "en"))
                                    for r in answered), len(answered)),
+        "asked_when_no_tool_serves": sum(not r.get("calls") and asked_for_values(r) for r in no_tool),
+        "n_no_tool": len(no_tool),
         "internal_text_count": sum(internal_text(r.get("answer", "")) for r in records),
         "parsable_rate": _rate(sum(bool(r.get("parsable")) for r in records), len(records)),
         "error_count": sum(bool(r.get("error")) for r in records),

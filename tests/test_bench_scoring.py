@@ -253,3 +253,14 @@ def test_bfcl_ground_truth_matches_itself():
         args = {k: _realise(next(x for x in v if x != "")) for k, v in e["arguments"].items() if any(x != "" for x in v)}
         assert match_call(e["name"], args, c["expected"]), c["id"]
         assert not match_call(e["name"] + "_x", args, c["expected"])
+
+
+def test_a_question_for_a_tool_that_serves_nothing_asked_counts_on_its_own():
+    """Asking for values is right as scored, but where no tool serves the question it is counted."""
+    def rec(category, refusal):
+        refused = [{"name": "pay_bill", "arguments": {}, "status": "refused", "error": "x", "refusal": refusal}]
+        return {"case": {"id": category, "lang": "en", "category": category, "question": "q", "expected": []},
+                "calls": [], "refused": refused, "answer": "To do that I need account from you. Could you tell me?",
+                "stopped": "answer", "parsable": True, "error": None}
+    out = score([rec("no_tool", "missing"), rec("no_tool", "unrelated"), rec("missing_info", "missing")])
+    assert (out["asked_when_no_tool_serves"], out["n_no_tool"], out["right_no_call_rate"]) == (1, 2, 1.0)

@@ -28,6 +28,7 @@ SCRIPT = [
     "Answer: 已续费22个月。",  # the whole run is scored: the answer after the call too
     # zh-reboot-04 (missing_info): an invented id, which grounding refuses: the agent asks
     WARM, 'Action: RebootInstance\nAction Input: {"instance_id": "i-abc123"}',
+    " reboot an instance",  # before asking: the request in the model's own words, then the tool is asked about
     # zh-chat-01 (no_tool): a plain answer
     WARM, "Answer: 你好！有什么可以帮你？",
 ]

@@ -167,9 +167,10 @@ def run(v: Variant, script: list, toolbox: Toolbox, question: str = QUESTION, **
 def free_requests(server: ScriptedServer) -> list[dict]:
     """The requests in which the model chooses what to do; the native engine's argument requests
     (a `grammar` in the body, or a reply continued from `Action Input:` after the relevance check)
-    are the second half of one turn, and its relevance checks read one token's probabilities."""
+    are the second half of one turn, and its relevance checks read one token's probabilities, after
+    the model has put the request in its own words for some."""
     return [r for r in server.chat_requests() if "grammar" not in r and "top_logprobs" not in r
-            and not r["messages"][-1]["content"].rstrip().endswith("Action Input:")]
+            and not r["messages"][-1]["content"].rstrip().endswith(("Action Input:", "The user wants to"))]
 
 
 def observations(v: Variant, request: dict) -> str:
@@ -499,6 +500,42 @@ def test_native_leaves_out_the_relevance_check_for_a_call_the_model_was_sure_of(
     first = server.chat_requests()[0]
     assert first["logprobs"] is True and "top_logprobs" not in first and "Action Input:" in first["stop"]
     assert len([r for r in server.chat_requests() if "top_logprobs" in r]) == (1 if checked else 0)
+
+
+@pytest.mark.parametrize("restated, asks", [('"yes"', True), ('"no"', False)])
+def test_native_asks_for_missing_values_only_for_a_tool_the_model_still_wants(toolbox, restated, asks):
+    """Before the user is asked for the values a call lacked, the model puts the request in its own
+    words and is asked whether the tool does that: a tool it was sure of (no check) but that does
+    not serve ("What's 15% of 240?") gets no question about an instance id; the model answers."""
+    v = NATIVE_LLAMACPP
+    one_tool = toolbox.only(["RenewInstance"])
+    with ScriptedServer([{"content": v.call("RenewInstance", RENEW_ARGS), "certainty": 0.95},
+                         " know what 15% of 240 is", "36"], owned_by=v.server, choices=[restated]) as server:
+        result = make_engine(v, server.api_base, one_tool).run("What's 15% of 240?")
+    [record] = result.tool_calls
+    checks = [r for r in server.chat_requests() if "top_logprobs" in r]
+    assert [c["messages"][-1]["content"] for c in checks] == [
+        "Thought: The user wants to know what 15% of 240 is. RenewInstance does: "
+        + one_tool.get("RenewInstance").description + ' Is that what the user wants? Answer: "']
+    if asks:
+        assert (record.refusal, record.missing) == ("missing", ["instance_id", "period"])
+        assert result.answer.startswith("To do that I need") and "instance" in result.answer
+    else:
+        assert (record.status, record.refusal, record.missing) == ("refused", "unrelated", [])
+        assert result.answer == "36"
+        final = server.chat_requests()[-1]["messages"][-1]["content"]
+        assert final == checks[0]["messages"][-1]["content"][:-1] + "no\nFinal Answer: "
+
+
+def test_native_does_not_ask_twice_whether_a_tool_serves(toolbox):
+    """A tool the model said serves once it restated the request is not asked about again before
+    the user is asked for a missing value."""
+    v = NATIVE_LLAMACPP
+    with ScriptedServer([v.call("RenewInstance", RENEW_ARGS), " renew an instance"], owned_by=v.server,
+                        choices=['"no"', '"yes"']) as server:
+        result = make_engine(v, server.api_base, toolbox.only(["RenewInstance"])).run("帮我续费一台ECS实例")
+    assert [(r.status, r.refusal) for r in result.tool_calls] == [("refused", "missing")]
+    assert len([r for r in server.chat_requests() if "top_logprobs" in r]) == 2
 
 
 @pytest.mark.parametrize("logprobs", [False, "reject"])

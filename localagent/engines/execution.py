@@ -63,8 +63,7 @@ class CallRunner:
                          f"unknown tool {name!r}; the tools are: {', '.join(self.toolbox.names())}")
         record.name = tool.name
         if serves is not None and not serves(tool):  # before its arguments: never read or ask for them
-            record.refusal = "unrelated"
-            return _fail(record, "refused", f"not executed: {tool.name} does not do what the user asked")
+            return refuse_unrelated(record)
         if parse_error:
             return _fail(record, "invalid", f"invalid arguments for {tool.name}: {parse_error}")
         try:
@@ -142,6 +141,13 @@ def user_answer(answer: str, records: list[ToolCallRecord], language: Language) 
     if normalise(answer) in normalise(dry_run_note(language)):
         return dry_run_notice(language)  # the answer only repeats what the call returned: said once
     return f"{answer}\n\n{dry_run_notice(language)}".strip()
+
+
+def refuse_unrelated(record: ToolCallRecord) -> ToolCallRecord:
+    """The call is refused because its tool does not do what the user asked (whatever else was
+    found wrong with it before)."""
+    record.refusal, record.missing = "unrelated", []
+    return _fail(record, "refused", f"not executed: {record.name} does not do what the user asked")
 
 
 def _fail(record: ToolCallRecord, status: CallStatus, error: str) -> ToolCallRecord:

@@ -17,7 +17,7 @@ import math
 import os
 from datetime import date
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from ..config import AgentConfig
 from ..constrain import KINDS, Constraint, arguments_schema
@@ -32,6 +32,7 @@ from ..parsing import ParsedCall, parse_reply
 from ..prompts import dated
 from ..tools import Tool, ToolArgumentError, Toolbox
 from .base import Approver, Events, History, RunResult, Stopwatch, ToolCallRecord, approve_all
+from .execution import refuse_unrelated
 from .question import Question
 
 NOT_SAID = "not said"
@@ -58,6 +59,7 @@ class _Question(Question):
     # tool -> "" when the model said it serves the request (or wrote its call surely), else the
     # check that found it did not
     judged: dict[str, str] = field(default_factory=dict)
+    wanted: set[str] = field(default_factory=set)  # tools the model said serve once it restated the request
     shown: set[str] = field(default_factory=set)  # tools whose "no" the model has read in its scratchpad
 
 
@@ -95,20 +97,23 @@ class NativeEngine:
                     q.answered(answer, "" if self.function_calling else "\n".join(q.trace))
                     break
                 records = self._run_calls(q, calls)
-                if unrelated := next((r for r in records if r.refusal == "unrelated"), None):
+                refused = records[-1] if records[-1].status == "refused" else None
+                if refused and refused.refusal == "missing" and not self.wanted_before_asking(q, refused.name):
+                    refuse_unrelated(refused)
+                if refused and refused.refusal == "unrelated":
                     # The model reads its own check instead of the call and answers or picks another
                     # tool; it answers at once when it insists on that tool or none is left.
-                    insisted = unrelated.name in q.shown
-                    q.shown.add(unrelated.name)
-                    q.scratchpad = q.turn_start if insisted else q.turn_start + q.judged[unrelated.name]
-                    q.trace[-1] = q.judged[unrelated.name].strip()
+                    insisted = refused.name in q.shown
+                    q.shown.add(refused.name)
+                    q.scratchpad = q.turn_start if insisted else q.turn_start + q.judged[refused.name]
+                    q.trace[-1] = q.judged[refused.name].strip()
                     if insisted or all(q.judged.get(name) for name in self.toolbox.tools):
                         answer = self._continue(q, f"{q.scratchpad}{react.FINAL_ANSWER} ", stop=react.STOPS).strip()
                         q.trace.append(react.final_answer(answer))
                         q.answered(answer, "\n".join(q.trace))
                         break
                     continue
-                if refused := next((r for r in records if r.status == "refused"), None):
+                if refused:
                     q.ask_for_missing(refused)
                     break
                 self._add_observations(q, calls[:len(records)], records)
@@ -312,11 +317,28 @@ class NativeEngine:
         models reach for the nearest tool (a stock quote for a sum, a velocity for a film); asked
         outright, the bundled 1.5B tells most of them apart (bench/README.md, "relevance")."""
         if tool.name not in q.judged:
-            with Stopwatch(q.result.timings, "checks_s"), self._aside() as saved:
-                q.judged[tool.name] = self._unrelated_check(q, tool)
-                if q.judged[tool.name] and saved:
-                    saved.drop()  # the question goes on from the check that said no
+            self._judge(q, tool, self._unrelated_check)
         return not q.judged[tool.name]
+
+    def wanted_before_asking(self, q: _Question, name: str) -> bool:
+        """Before the user is asked for values a call lacked: whether the model, having put the
+        request in its own words, says the tool does what the user wants (`_restated_check`),
+        unless it said so already. A tool that passed the first question, or none (`SURE`), is
+        asked again here: the bundled 1.5B reaches for a utility bill's payment for "What's 15%
+        of 240?" and then asked the user for an account number (bench/README.md, "Asked before
+        asking")."""
+        tool = self.toolbox.get(name)
+        if tool is None or not self._checks_relevance() or name in q.wanted:
+            return True
+        self._judge(q, tool, self._restated_check)
+        return not q.judged[name]
+
+    def _judge(self, q: _Question, tool: Tool, check: Callable[[_Question, Tool], str]) -> None:
+        """q.judged[tool] from `check`, asked aside from the question's state (`_aside`)."""
+        with Stopwatch(q.result.timings, "checks_s"), self._aside() as saved:
+            q.judged[tool.name] = check(q, tool)
+            if q.judged[tool.name] and saved:
+                saved.drop()  # the question goes on from the check that said no
 
     def _unrelated_check(self, q: _Question, tool: Tool) -> str:
         """The check as the model continues it when it said no, else "". A "no" is asked again
@@ -325,14 +347,21 @@ class NativeEngine:
         yes once it has written "The user wants to check the flight status of MU5101". The second
         time a yes must be the clearer answer (bench/README.md, "relevance"): put in its own words,
         a near miss (sunrise for "when is sunset") looks like a match to it too."""
-        does = f"{tool.name} does: {tool.description.strip()}"
-        check = f"Thought: {does} Is that what the user asked for? Answer: "
+        check = f"Thought: {_does(tool)} Is that what the user asked for? Answer: "
         if self._yes_probability(q, q.turn_start + check) >= YES:
             return ""
+        return self._restated_check(q, tool)
+
+    def _restated_check(self, q: _Question, tool: Tool) -> str:
+        """The relevance check asked after the model has put the request in its own words, as it
+        continues it when the answer is no, else ""."""
         wants = "Thought: The user wants to"
         wants += self._continue(q, q.turn_start + wants, stop=[".", "\n", "。"], max_tokens=32).rstrip(". ")
-        check = f"{wants}. {does} Is that what the user wants? Answer: "
-        return "" if self._yes_probability(q, q.turn_start + check) >= YES_AGAIN else check + "no\n"
+        check = f"{wants}. {_does(tool)} Is that what the user wants? Answer: "
+        if self._yes_probability(q, q.turn_start + check) < YES_AGAIN:
+            return check + "no\n"
+        q.wanted.add(tool.name)
+        return ""
 
     def _yes_probability(self, q: _Question, prefix: str) -> float:
         """How likely the model's answer after `prefix` is yes rather than no, read from the
@@ -412,6 +441,10 @@ class NativeEngine:
             q.messages.append({"role": "user", "content": react.observation_message(texts)})
         else:
             q.scratchpad += react.observation_message(texts) + "\n"
+
+
+def _does(tool: Tool) -> str:
+    return f"{tool.name} does: {tool.description.strip()}"
 
 
 def _certainty(reply: Reply) -> float:
