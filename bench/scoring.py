@@ -107,11 +107,10 @@ def user_reads_well(record: dict) -> bool:
 
 
 def asked_for_values(record: dict) -> bool:
-    """The run ended in the agent's question for values a call lacked (older records: a refusal
-    that names values not given)."""
-    refused = record.get("refused") or []
+    """The run ended in the agent's question for values a call lacked: a refusal for them always
+    ends it (older records: a refusal that names values not given)."""
     return any(c.get("refusal") == "missing" or ("refusal" not in c and "not given by the user" in (c.get("error") or ""))
-               for c in refused) and not any(c.get("refusal") == "unrelated" for c in refused[-1:])
+               for c in record.get("refused") or [])
 
 
 def score(records: list[dict]) -> dict:
