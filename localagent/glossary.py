@@ -38,7 +38,8 @@ def _dictionary() -> str:
 @cache
 def other_names(option: str) -> frozenset[str]:
     """The names of `option` in the other language: English glosses of a Chinese word, Chinese
-    words (simplified, two characters or more) for an English one; empty when it has none."""
+    words (simplified and traditional, two characters or more) for an English one; empty when it
+    has none."""
     option = option.strip().replace("_", " ")
     if not option:
         return frozenset()
@@ -48,7 +49,8 @@ def other_names(option: str) -> frozenset[str]:
 
 
 def _glosses(word: str) -> set[str]:
-    entry = re.compile(rf"^\S+ {re.escape(word)} \[[^\]]*\] /(.*)/\s*$", re.M)
+    w = re.escape(word)
+    entry = re.compile(rf"^(?:\S+ {w}|{w} \S+) \[[^\]]*\] /(.*)/\s*$", re.M)  # simplified or traditional
     out = set()
     for m in entry.finditer(_dictionary()):
         for gloss in m.group(1).split("/"):
@@ -59,5 +61,5 @@ def _glosses(word: str) -> set[str]:
 
 def _words_glossed(english: str) -> set[str]:
     gloss = re.escape(english)
-    entry = re.compile(rf"^\S+ (\S{{2,}}) \[[^\]]*\] /(?:[^\n]*/)?{gloss}(?: \([^/\n]*\))?/", re.M | re.I)
-    return {m.group(1) for m in entry.finditer(_dictionary())}
+    entry = re.compile(rf"^(\S{{2,}}) (\S+) \[[^\]]*\] /(?:[^\n]*/)?{gloss}(?: \([^/\n]*\))?/", re.M | re.I)
+    return {word for m in entry.finditer(_dictionary()) for word in m.groups()}  # traditional and simplified

@@ -173,8 +173,8 @@ HOME = str(ROOT / "tests" / "fixtures" / "home_tools.py")
 
 
 def test_an_option_named_in_another_language_runs(bundled_llm):
-    """客厅 names the option "living room", which no spelling rule finds: the model, asked which
-    option the user named, says so, and the call runs."""
+    """客厅 names the option "living room", which no spelling rule finds: the dictionary's gloss
+    does (glossary.py), and the call runs. Words it does not gloss go to the model (below)."""
     result = native_engine(bundled_llm, HOME).run("把客厅的空调开到二十四度")
     [call] = [c for c in result.tool_calls if c.executed]
     assert (call.name, call.arguments) == ("set_air_conditioner", {"room": "living room", "temperature": 24})

@@ -384,38 +384,38 @@ HEATER = {"type": "function", "function": {
         "mode": {"type": "string", "enum": ["heat", "cool"]}}}}}
 
 
-ROOM = {"room": "living room", "temperature": 24}
+ROOM = {"room": "kids room", "temperature": 24}
 
 
 QUOTE = 'Thought: set_heater takes room (which room). The user\'s own words for it, or "not said": '
 LISTED = ('Thought: set_heater takes room (which room), one of living room, bedroom, kids room, or "not said" '
-          'if the user did not say. The user said "客厅", so the user asked for room: ')
+          'if the user did not say. The user said "儿童房", so the user asked for room: ')
 
 
 @pytest.mark.parametrize("call, quoted, said, status, arguments", [
     # a required option: the user's words for it first, then which option, with the options in view
-    (ROOM, ['"客厅"'], ["the living room. The user also"], "dry_run", ROOM),
+    (ROOM, ['"儿童房"'], ["the kids room. The user also"], "dry_run", ROOM),
     (ROOM, ['"not said"'], [], "refused", ROOM),  # the user never named one: the model's own pick
     (ROOM, ['"the big room"'], [], "refused", ROOM),  # words the user did not say (a grammar ignored)
-    (ROOM, ['"客厅"'], ['"not said"'], "refused", ROOM),  # with the options in view: not said
+    (ROOM, ['"儿童房"'], ['"not said"'], "refused", ROOM),  # with the options in view: not said
     # the option the user's words name, as the model reads them under a grammar
-    (ROOM, ['"客厅"', '"living room"'], ["bedroom"], "dry_run", ROOM),
-    (ROOM, ['"客厅"', '"kids room"'], ["bedroom"], "refused", ROOM),
+    (ROOM, ['"儿童房"', '"kids room"'], ["bedroom"], "dry_run", ROOM),
+    (ROOM, ['"儿童房"', '"living room"'], ["bedroom"], "refused", ROOM),
     # an optional option nobody named is left to the tool's default, not asked for
-    ({**ROOM, "mode": "heat"}, ['"客厅"'], ["living room", "not said"], "dry_run", ROOM),
-    ({**ROOM, "mode": "heat"}, ['"客厅"'], ["living room", "as it was", 'not said"'], "dry_run", ROOM),
+    ({**ROOM, "mode": "heat"}, ['"儿童房"'], ["kids room", "not said"], "dry_run", ROOM),
+    ({**ROOM, "mode": "heat"}, ['"儿童房"'], ["kids room", "as it was", 'not said"'], "dry_run", ROOM),
     # an optional option's own words, quoted in free text, must be what the user said; words they did
     # not say are asked for again, chosen from what they said
-    ({**ROOM, "mode": "heat"}, ['"客厅"', '"not said"'], ["living room", "as it was", 'keep it warm"'], "dry_run", ROOM),
-    ({**ROOM, "mode": "heat"}, ['"客厅"', '"温度"', '"heat"'], ["living room", "as it was", 'keep it warm"'],
+    ({**ROOM, "mode": "heat"}, ['"儿童房"', '"not said"'], ["kids room", "as it was", 'keep it warm"'], "dry_run", ROOM),
+    ({**ROOM, "mode": "heat"}, ['"儿童房"', '"温度"', '"heat"'], ["kids room", "as it was", 'keep it warm"'],
      "dry_run", {**ROOM, "mode": "heat"}),
     # a listed reply that names several options has picked none
-    ({**ROOM, "mode": "heat"}, ['"客厅"'], ["living room", "heat/cool", 'not said"'], "dry_run", ROOM),
-    ({**ROOM, "mode": "cool"}, ['"客厅"', '"cool"'], ["living room", "as it was", '二十四度"'], "dry_run",
+    ({**ROOM, "mode": "heat"}, ['"儿童房"'], ["kids room", "heat/cool", 'not said"'], "dry_run", ROOM),
+    ({**ROOM, "mode": "cool"}, ['"儿童房"', '"cool"'], ["kids room", "as it was", '二十四度"'], "dry_run",
      {**ROOM, "mode": "cool"}),
 ])
 def test_native_asks_the_model_which_option_the_user_named(tmp_path, call, quoted, said, status, arguments):
-    """An option named in another language ("客厅" for "living room") is not found by its spelling:
+    """An option named in another language, in words no dictionary glosses ("儿童房" for "kids room"):
     the model is asked for the user's own words for it, chosen from what they said (a required
     option only), and which option the user asked for, in a few free tokens, and then, when that
     names another, which option the user's words name."""
@@ -424,7 +424,7 @@ def test_native_asks_the_model_which_option_the_user_named(tmp_path, call, quote
     v = NATIVE_LLAMACPP
     with ScriptedServer([v.call("set_heater", call), *said, v.answer("好的")], owned_by=v.server,
                         choices=['"yes"', *quoted]) as server:
-        result = make_engine(v, server.api_base, Toolbox(from_openai_json(path))).run("把客厅温度调到二十四度")
+        result = make_engine(v, server.api_base, Toolbox(from_openai_json(path))).run("把儿童房温度调到二十四度")
     [record] = result.tool_calls
     assert (record.status, record.arguments) == (status, arguments)
     if status == "refused":
@@ -432,14 +432,14 @@ def test_native_asks_the_model_which_option_the_user_named(tmp_path, call, quote
     first, _relevance, _arguments, quote, *asked = server.chat_requests()
     assert quote["messages"][:-1] == first["messages"] and quote["messages"][-1]["content"] == QUOTE
     said_phrases = json.loads(quote["grammar"].split("%json", 1)[1])["enum"]
-    assert said_phrases[0] == "not said" and {"客厅", "二十四度"} <= set(said_phrases)
-    if quoted[0] != '"客厅"':
+    assert said_phrases[0] == "not said" and {"儿童房", "二十四度"} <= set(said_phrases)
+    if quoted[0] != '"儿童房"':
         assert all("The user asked for" not in r["messages"][-1]["content"] for r in asked)
         return
     assert asked[0]["messages"][-1]["content"] == LISTED and "grammar" not in asked[0]
     if said == ["bedroom"]:  # the option the user's words name, read under a grammar
         mapping = next(r for r in asked if "grammar" in r)
-        assert mapping["messages"][-1]["content"].startswith(QUOTE + '"客厅". Of ')
+        assert mapping["messages"][-1]["content"].startswith(QUOTE + '"儿童房". Of ')
 
 
 @pytest.mark.parametrize("quote", ['"heater"', '"temperature to 24"'])

@@ -53,7 +53,7 @@ def given(value, text, spec=None):
     ("New York, NY", "restaurants in New York", {"description": "location"}),
     ("987/3.5", "What is 987 divided by 3.5?"),
     # options in the other language, by the dictionary's glosses (CC-CEDICT, glossary.py)
-    ("living room", "把客厅温度调到二十四度", ROOMS), ("speaker", "把音箱音量调到百分之四十", {"enum": ["speaker", "tv"]}),
+    ("living room", "把客厅温度调到二十四度", ROOMS), ("living room", "把客廳溫度調到24度", ROOMS), ("speaker", "把音箱音量调到百分之四十", {"enum": ["speaker", "tv"]}),
     ("水费", "Pay $85.40 on my water bill", BILLS), ("email", "验证码发到邮箱", {"enum": ["email", "sms"]}),
     ("weekdays", "Wake me up at 6:45 every weekday.", {"enum": ["daily", "weekdays"]}),  # a plural option in the singular
 ])

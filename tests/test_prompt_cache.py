@@ -47,7 +47,7 @@ def test_a_fresh_server_prefills_only_what_follows_the_saved_system_prompt(kept)
     assert len(list(saved.glob("*.bin"))) == 2
 
 
-HOME = str(Path(__file__).parent / "fixtures" / "home_tools.py")
+TEA = str(Path(__file__).parent / "fixtures" / "tea_tools.py")
 
 
 @pytest.mark.slow
@@ -58,11 +58,11 @@ def test_a_check_leaves_the_server_where_the_question_was(kept):
     log = kept.cache / "logs" / "llama-server.log"
     evaluated = {}
     for saving in (True, False):  # the server saves slots only with the prompt cache
-        config = kept.config(0, tools=[HOME], max_tokens=256, prompt_cache=saving)
-        run = kept.run(config, "--json", "--dry-run", "把客厅的空调开到二十四度")
+        config = kept.config(0, tools=[TEA], max_tokens=256, prompt_cache=saving)
+        run = kept.run(config, "--json", "--dry-run", "Order me a large milk tea with no sugar.")
         assert run.returncode == 0, run.stderr
-        [call] = json.loads(run.stdout)["tool_calls"]  # checked: 客厅 names "living room" (a check)
-        assert (call["arguments"], call["status"]) == ({"room": "living room", "temperature": 24}, "dry_run")
+        [call] = json.loads(run.stdout)["tool_calls"]  # checked: "large" names 大杯 (the model is asked)
+        assert (call["arguments"], call["status"]) == ({"size": "大杯", "sugar": "无糖"}, "dry_run")
         evaluated[saving] = prompt_tokens_evaluated(log)[-1]  # the answer's request
     assert evaluated[True] + 20 < evaluated[False], evaluated
     assert not list((kept.cache / "prompt-cache").glob("question-*")), "a question's state left behind"
