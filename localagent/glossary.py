@@ -60,6 +60,8 @@ def _glosses(word: str) -> set[str]:
 
 
 def _words_glossed(english: str) -> set[str]:
+    # Only a word's first two meanings: CC-CEDICT lists the common ones first, and a later one is
+    # often a use that names nothing ("once" is 一下's fourth, as in 看一下, "have a look").
     gloss = re.escape(english)
-    entry = re.compile(rf"^(\S{{2,}}) (\S+) \[[^\]]*\] /(?:[^\n]*/)?{gloss}(?: \([^/\n]*\))?/", re.M | re.I)
+    entry = re.compile(rf"^(\S{{2,}}) (\S+) \[[^\]]*\] /(?:[^/\n]*/)?{gloss}(?: \([^/\n]*\))?/", re.M | re.I)
     return {word for m in entry.finditer(_dictionary()) for word in m.groups()}  # traditional and simplified
