@@ -5,8 +5,9 @@
 A tool's options are often in one language and the user's words in the other: "把客厅调到24度" for
 `room: living room`. Without a dictionary only the model could tell that 客厅 names it, which
 costs one to three requests (`NativeEngine.confirm_choice`). A gloss counts only when it is the
-whole option: "living room", not a word of a longer gloss, and words of two characters or more
-(one character is part of too many other words).
+whole option: "living room", not a word of a longer gloss; a Chinese word names an English option
+only by its first two meanings and with two characters or more (one character is part of too many
+other words).
 """
 from __future__ import annotations
 
