@@ -18,7 +18,7 @@ MAX_STRING = 200
 
 def arguments_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """A tool's parameters as a grammar should see them: no extra keys, no empty required strings,
-    and a length cap, so a small model cannot run an invented id on until max_tokens."""
+    and length caps, so a small model cannot run an invented id or a list on until max_tokens."""
     out = json.loads(json.dumps(schema))
     out.setdefault("type", "object")
     out["additionalProperties"] = False
@@ -30,6 +30,10 @@ def arguments_schema(schema: dict[str, Any]) -> dict[str, Any]:
             prop.setdefault("maxLength", MAX_STRING)
             if name in required:
                 prop.setdefault("minLength", 1)
+        if prop.get("type") == "array" and isinstance(options := (prop.get("items") or {}).get("enum"), list):
+            # a list of options names each at most once; unbounded, the 1.5B wrote "Breakfast"
+            # until max_tokens for a hotel's amenities
+            prop.setdefault("maxItems", len(options))
     return out
 
 

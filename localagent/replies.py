@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Literal
+from typing import Any, Iterable, Literal
 
 Language = Literal["zh", "en"]
 
@@ -99,6 +99,14 @@ def dry_run_notice(lang: Language) -> str:
     if lang == "zh":
         return "（试运行：没有真正执行任何工具，以上不是工具返回的真实结果。）"
     return "(Dry run: no tool actually ran, so nothing above is a real tool result.)"
+
+
+def shows_a_call(answer: str, tool_names: Iterable[str]) -> bool:
+    """Whether the answer writes out a call of one of the tools instead of answering:
+    `get_closest_airport {"location": …}`, `psychology_color_representation({"color": …})`. A tool's
+    name followed by words in brackets ("search (online)") is prose."""
+    return any(re.search(rf"(?<![\w.]){re.escape(name)}\s*(?:\(\s*(?:[{{\"')]|\w+\s*=)|\{{\s*\")", answer)
+               for name in tool_names)
 
 
 def cannot_do(language: Language) -> str:

@@ -376,6 +376,47 @@ def test_native_does_not_run_a_tool_that_does_not_do_what_was_asked(toolbox):
     assert "grammar" not in final
 
 
+@pytest.mark.parametrize("after_check", [
+    'RenewInstance({"instance_id": "i-1", "period": 1})',  # a call written out instead of an answer
+    "",  # nothing
+])
+def test_native_asks_again_without_tools_when_the_answer_is_no_answer(toolbox, after_check):
+    """After its tool was refused as unrelated, the model's answer writes out that call, or is
+    empty: the question is asked again with no tools in view, and that answer is the user's."""
+    v = NATIVE_LLAMACPP
+    one_tool = toolbox.only(["RenewInstance"])
+    with ScriptedServer([v.call("RenewInstance", RENEW_ARGS), " know the capital of France.", after_check,
+                         "巴黎是法国的首都。"], owned_by=v.server, choices=['"no"', '"no"']) as server:
+        result = make_engine(v, server.api_base, one_tool).run("法国的首都是哪里？")
+    assert (result.stopped, result.answer) == ("answer", "巴黎是法国的首都。")
+    assert [(r.status, r.refusal) for r in result.tool_calls] == [("refused", "unrelated")]
+    *_, final, plain = server.chat_requests()
+    assert final["messages"][-1]["content"].endswith("no\nFinal Answer: ")
+    assert [m["role"] for m in plain["messages"]] == ["system", "user"]
+    assert "RenewInstance" not in plain["messages"][0]["content"] and "grammar" not in plain
+    assert plain["messages"][1] == final["messages"][1]  # the user's question, as the model first read it
+
+
+@pytest.mark.parametrize("answered", ['RenewInstance({"instance_id": "i-1", "period": 1})', ""])
+def test_native_says_it_cannot_when_asked_again_it_still_gives_no_answer(toolbox, answered):
+    v = NATIVE_LLAMACPP
+    with ScriptedServer([v.call("RenewInstance", RENEW_ARGS), " know the capital of France.", answered, answered],
+                        owned_by=v.server, choices=['"no"', '"no"']) as server:
+        result = make_engine(v, server.api_base, toolbox.only(["RenewInstance"])).run("法国的首都是哪里？")
+    assert result.answer == "抱歉，我现有的工具做不到这件事。"
+
+
+def test_a_call_written_out_after_a_tool_ran_is_left_to_the_model(toolbox, deploy_log):
+    """Only where no tool ran is an answer asked for again: a tool's result is not thrown away."""
+    v = NATIVE_LLAMACPP
+    written = 'Deploy({"instance_id": "i-1", "version": "v3"})'
+    with ScriptedServer([{"content": v.call("Deploy", {"instance_id": INSTANCE, "version": "v2"}), "certainty": 0.99},
+                         v.answer(written)], owned_by=v.server) as server:
+        result = make_engine(v, server.api_base, toolbox).run(f"deploy v2 to {INSTANCE}")
+    assert [r.status for r in result.tool_calls] == ["ran"] and result.answer == written
+    assert all("Deploy" in r["messages"][0]["content"] for r in server.chat_requests())  # not asked without tools
+
+
 HEATER = {"type": "function", "function": {
     "name": "set_heater", "description": "Set the target temperature for a room.",
     "parameters": {"type": "object", "required": ["room", "temperature"], "properties": {

@@ -6,7 +6,7 @@ import pytest
 from localagent.glossary import other_names
 from localagent.grounding import (Evidence, first_named, found, names_nothing_of, options_named, phrases,
                                   said_length, ungiven)
-from localagent.replies import value_asked_for, value_name
+from localagent.replies import shows_a_call, value_asked_for, value_name
 
 TODAY = date(2026, 11, 30)  # a Monday
 
@@ -226,3 +226,16 @@ def test_other_names_are_whole_glosses_of_words():
     assert all(len(w) >= 2 for w in other_names("high"))              # not 高: part of too many words
     assert not any(g.startswith("CL:") for g in other_names("客厅"))   # a measure word is not a meaning
     assert other_names("kids room") == frozenset() and other_names("") == frozenset()
+
+
+@pytest.mark.parametrize("answer, shows", [
+    ('1. Find the closest airport: get_closest_airport {"location": "Los Angeles", "radius": 1}', True),
+    ('psychology_color_representation({"color": "purple", "context": "computer vision"})', True),
+    ("search(query='cheap flights')", True),
+    ("search()", True),
+    ("You can search (online) for the schedule.", False),  # the name in prose, words in brackets
+    ("I used search, and it found nothing.", False),
+    ('research({"q": 1})', False),  # another name that ends like a tool's
+])
+def test_an_answer_that_writes_out_a_call(answer, shows):
+    assert shows_a_call(answer, ["get_closest_airport", "psychology_color_representation", "search"]) is shows

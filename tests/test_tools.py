@@ -416,6 +416,17 @@ def test_arguments_schema_only_required_strings_get_min_length():
     assert schema["type"] == "object" and schema["additionalProperties"] is False
 
 
+def test_arguments_schema_caps_a_list_of_options_at_their_number():
+    """Unbounded, the bundled 1.5B wrote "Breakfast" into a hotel's amenities until max_tokens."""
+    schema = arguments_schema({"type": "object", "properties": {
+        "amenities": {"type": "array", "items": {"type": "string", "enum": ["Breakfast", "Parking", "Wi-Fi"]}},
+        "rooms": {"type": "array", "items": {"type": "string", "enum": ["a", "b"]}, "maxItems": 1},
+        "prices": {"type": "array", "items": {"type": "number"}}}})
+    props = schema["properties"]
+    assert (props["amenities"]["maxItems"], props["rooms"]["maxItems"]) == (3, 1)
+    assert "maxItems" not in props["prices"]
+
+
 def test_arguments_schema_keeps_existing_min_length():
     schema = arguments_schema({"type": "object", "properties": {"a": {"type": "string", "minLength": 3}},
                                "required": ["a"]})

@@ -6,11 +6,12 @@ observation; nothing here raises into the agent loop.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from .. import grounding, react
 from ..grounding import Evidence, normalise
-from ..replies import Language, ask_for, cannot_do, dry_run_note, dry_run_notice, dry_run_result, value_asked_for
+from ..replies import (Language, ask_for, cannot_do, dry_run_note, dry_run_notice, dry_run_result, shows_a_call,
+                       value_asked_for)
 from ..tool_limits import ToolTimeoutError
 from ..tools import Tool, ToolArgumentError, Toolbox, coerce
 from .base import Approver, CallStatus, Exchange, History, Message, ToolCallRecord, approve_all
@@ -130,11 +131,14 @@ def ask_for_missing(record: ToolCallRecord, toolbox: Toolbox, language: Language
     return ask_for([value_asked_for(k, props.get(k, {}), language) for k in record.missing], language)
 
 
-def user_answer(answer: str, records: list[ToolCallRecord], language: Language) -> str:
-    """The model's answer as the user reads it: never an internal error it repeats (the agent says
-    itself that it cannot do it), and a dry run's answer says that nothing ran."""
+def user_answer(answer: str, records: list[ToolCallRecord], language: Language, tool_names: Iterable[str] = ()) -> str:
+    """The model's answer as the user reads it: never an internal error it repeats, nor, when no
+    tool ran, a call it wrote out instead of answering or nothing (the agent says itself that it
+    cannot do it), and a dry run's answer says that nothing ran."""
     errors = [r.error for r in records if r.error]
-    if errors and (answer.lstrip().startswith(react.ERROR) or any(e in answer for e in errors)):
+    ran = any(r.executed for r in records)
+    if errors and (answer.lstrip().startswith(react.ERROR) or any(e in answer for e in errors)) \
+            or not ran and (not answer.strip() or shows_a_call(answer, tool_names)):
         answer = cannot_do(language)
     if not any(r.status == "dry_run" for r in records):
         return answer

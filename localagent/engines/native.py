@@ -24,7 +24,7 @@ from ..constrain import KINDS, Constraint, arguments_schema
 from ..endpoint import Endpoint
 from ..errors import EndpointHTTPError
 from ..grounding import first_named, found, names_nothing_of, options_named, phrases
-from ..replies import in_language
+from ..replies import in_language, shows_a_call
 from ..llm import LLMClient, Reply
 from .. import prompt_cache, react
 from ..lenient_json import loads_lenient
@@ -94,7 +94,9 @@ class NativeEngine:
             while q.next_turn():
                 calls, answer = self._fc_turn(q) if self.function_calling else self._react_turn(q)
                 if not calls:
-                    q.answered(answer, "" if self.function_calling else "\n".join(q.trace))
+                    if (readable := self._readable(q, answer)) != answer and q.trace:
+                        q.trace[-1] = react.final_answer(readable)
+                    q.answered(readable, "" if self.function_calling else "\n".join(q.trace))
                     break
                 records = self._run_calls(q, calls)
                 refused = records[-1] if records[-1].status == "refused" else None
@@ -109,6 +111,7 @@ class NativeEngine:
                     q.trace[-1] = q.judged[refused.name].strip()
                     if insisted or all(q.judged.get(name) for name in self.toolbox.tools):
                         answer = self._continue(q, f"{q.scratchpad}{react.FINAL_ANSWER} ", stop=react.STOPS).strip()
+                        answer = self._readable(q, answer)
                         q.trace.append(react.final_answer(answer))
                         q.answered(answer, "\n".join(q.trace))
                         break
@@ -120,6 +123,20 @@ class NativeEngine:
             else:
                 q.at_turn_limit()
         return q.result
+
+    def _readable(self, q: _Question, answer: str) -> str:
+        """The model's answer; or, when no tool ran and the answer is empty or writes out a call
+        instead of answering, its answer to the question asked again with no tools in view. After
+        its tool was refused, the bundled 1.5B answered "What does the color purple represent in
+        computer vision?" with `psychology_color_representation({"color": "purple", …})`, and
+        "Who won the game of Monopoly last night?" with nothing (bench/README.md, "Answers that
+        are no answer")."""
+        if answer.strip() and not shows_a_call(answer, self.toolbox.names()) \
+                or any(r.executed for r in q.result.tool_calls):
+            return answer
+        plain = [{"role": "system", "content": self.agent.instruction}, *q.messages[1:q.asked]]
+        with self._aside():
+            return self._chat(q, plain, stream=True).content.strip()
 
     # --- one LLM request ------------------------------------------------------------------
 

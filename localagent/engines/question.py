@@ -87,7 +87,7 @@ class Question:
 
     def answered(self, answer: str, trace: str) -> None:
         """The model's answer (as the user reads it, see user_answer) and the steps to remember."""
-        self.result.answer = user_answer(answer, self.result.tool_calls, self.language)
+        self.result.answer = user_answer(answer, self.result.tool_calls, self.language, self.toolbox.names())
         self.result.stopped, self.result.trace = "answer", trace
 
     def ask_for_missing(self, refused: ToolCallRecord, remember_trace: bool = True) -> None:
