@@ -148,7 +148,10 @@ def coerce(value: Any, schema: dict[str, Any], where: str) -> Any:
                                 (kind in ("integer", "number") and isinstance(value, bool))):
         raise ToolArgumentError(f"{where}: expected {kind}, got {value!r}")
     if kind == "array" and "items" in schema:
-        return [coerce(v, schema["items"], f"{where}[{i}]") for i, v in enumerate(value)]
+        items = [coerce(v, schema["items"], f"{where}[{i}]") for i, v in enumerate(value)]
+        if "enum" in schema["items"]:  # a list of options names each once (the 1.5B repeats one)
+            items = [v for i, v in enumerate(items) if v not in items[:i]]
+        return items
     if kind == "object" and "properties" in schema:
         props = schema["properties"]
         return {k: coerce(v, props.get(k, {}), f"{where}.{k}") for k, v in value.items()}

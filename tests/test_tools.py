@@ -389,6 +389,12 @@ def test_enum_of_integers():
     assert coerce("2", {"type": "integer", "enum": [1, 2]}, "x") == 2
 
 
+def test_a_list_of_options_names_each_once():
+    options = {"type": "array", "items": {"type": "string", "enum": ["Breakfast", "Parking"]}}
+    assert coerce(["Breakfast", "breakfast", "Parking", "Breakfast"], options, "x") == ["Breakfast", "Parking"]
+    assert coerce([1, 1, 2], {"type": "array", "items": {"type": "integer"}}, "x") == [1, 1, 2]  # not options
+
+
 # --- constrain ------------------------------------------------------------------------------
 
 def test_arguments_schema(project):
