@@ -131,14 +131,17 @@ def ask_for_missing(record: ToolCallRecord, toolbox: Toolbox, language: Language
     return ask_for([value_asked_for(k, props.get(k, {}), language) for k in record.missing], language)
 
 
-def user_answer(answer: str, records: list[ToolCallRecord], language: Language, tool_names: Iterable[str] = ()) -> str:
-    """The model's answer as the user reads it: never an internal error it repeats, nor, when no
-    tool ran, a call it wrote out instead of answering or nothing (the agent says itself that it
-    cannot do it), and a dry run's answer says that nothing ran."""
+def no_answer(answer: str, records: list[ToolCallRecord], tool_names: Iterable[str]) -> bool:
+    """Where no tool ran: whether the answer is empty or writes out a call instead of answering."""
+    return not any(r.executed for r in records) and (not answer.strip() or shows_a_call(answer, tool_names))
+
+
+def user_answer(answer: str, records: list[ToolCallRecord], language: Language, tool_names: Iterable[str]) -> str:
+    """The model's answer as the user reads it: never an internal error it repeats, nor `no_answer`
+    (the agent says itself that it cannot do it), and a dry run's answer says that nothing ran."""
     errors = [r.error for r in records if r.error]
-    ran = any(r.executed for r in records)
     if errors and (answer.lstrip().startswith(react.ERROR) or any(e in answer for e in errors)) \
-            or not ran and (not answer.strip() or shows_a_call(answer, tool_names)):
+            or no_answer(answer, records, tool_names):
         answer = cannot_do(language)
     if not any(r.status == "dry_run" for r in records):
         return answer

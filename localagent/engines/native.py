@@ -24,7 +24,7 @@ from ..constrain import KINDS, Constraint, arguments_schema
 from ..endpoint import Endpoint
 from ..errors import EndpointHTTPError
 from ..grounding import first_named, found, names_nothing_of, options_named, phrases
-from ..replies import in_language, language_of, shows_a_call
+from ..replies import in_language, language_of
 from ..llm import LLMClient, Reply
 from .. import prompt_cache, react
 from ..lenient_json import loads_lenient
@@ -32,7 +32,7 @@ from ..parsing import ParsedCall, parse_reply
 from ..prompts import dated
 from ..tools import Tool, ToolArgumentError, Toolbox
 from .base import Approver, Events, History, RunResult, Stopwatch, ToolCallRecord, approve_all
-from .execution import refuse_unrelated
+from .execution import no_answer, refuse_unrelated
 from .question import Question
 
 NOT_SAID = "not said"
@@ -131,8 +131,7 @@ class NativeEngine:
         computer vision?" with `psychology_color_representation({"color": "purple", …})`, and
         "Who won the game of Monopoly last night?" with nothing (bench/README.md, "Answers that
         are no answer")."""
-        if answer.strip() and not shows_a_call(answer, self.toolbox.names()) \
-                or any(r.executed for r in q.result.tool_calls):
+        if not no_answer(answer, q.result.tool_calls, self.toolbox.names()):
             return answer
         plain = [{"role": "system", "content": self.agent.instruction}, *q.messages[1:q.asked]]
         with self._aside():
