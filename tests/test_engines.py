@@ -37,9 +37,6 @@ QUESTION = f"请帮我续费一台ECS实例，实例id是：{INSTANCE}，续费�
 RENEW_ARGS = {"instance_id": INSTANCE, "period": 22}  # an int: the tool's schema says string
 RENEWED = f"已完成ECS实例ID为{INSTANCE}的续费，续费时长22月"
 ANSWER = f"已为实例{INSTANCE}续费22个月。"
-# The same request in English: RenewInstance is described in Chinese, so a "no" to it is asked again
-# after the model restates the request (NativeEngine._unrelated_check).
-EN_QUESTION = f"Please renew the ECS instance {INSTANCE} for 22 months"
 TOOL_NAMES = "RenewInstance, DescribeInstance, Deploy, Explode"
 
 TEST_TOOLS = '''
@@ -357,16 +354,15 @@ def test_native_keeps_free_arguments_that_fit_the_schema(toolbox):
 
 def test_native_does_not_run_a_tool_that_does_not_do_what_was_asked(toolbox):
     """The model reaches for a tool that does not serve the question; asked outright, it says no,
-    and, the tool being described in another language than the question, again after putting the
-    request in its own words. The call does not run and is not asked about: with no tool left, the
-    model answers itself, continuing its own check (one assistant message: the prompt only grows
-    at its end)."""
+    and again after putting the request in its own words. The call does not run and is not asked
+    about: with no tool left, the model answers itself, continuing its own check (one assistant
+    message: the prompt only grows at its end)."""
     v = NATIVE_LLAMACPP
     one_tool = toolbox.only(["RenewInstance"])
-    with ScriptedServer([v.call("RenewInstance", RENEW_ARGS), " know the capital of France.", "Paris."],
+    with ScriptedServer([v.call("RenewInstance", RENEW_ARGS), " know the capital of France.", "巴黎是法国的首都。"],
                         owned_by=v.server, choices=['"no"', '"no"']) as server:
-        result = make_engine(v, server.api_base, one_tool).run("What is the capital of France? " + INSTANCE)
-    assert (result.stopped, result.answer) == ("answer", "Paris.")
+        result = make_engine(v, server.api_base, one_tool).run("法国的首都是哪里？" + INSTANCE)
+    assert (result.stopped, result.answer) == ("answer", "巴黎是法国的首都。")
     [record] = result.tool_calls
     assert (record.status, record.refusal, record.missing) == ("refused", "unrelated", [])
     first, check, restate, recheck, final = server.chat_requests()
@@ -380,20 +376,6 @@ def test_native_does_not_run_a_tool_that_does_not_do_what_was_asked(toolbox):
     assert "grammar" not in final
 
 
-def test_native_takes_a_no_to_a_tool_described_in_the_questions_language(toolbox):
-    """In one language, a "no" stands: the request is not restated and the tool not asked about
-    again; the model answers from its own check."""
-    v = NATIVE_LLAMACPP
-    one_tool = toolbox.only(["RenewInstance"])
-    with ScriptedServer([v.call("RenewInstance", RENEW_ARGS), "巴黎是法国的首都。"],
-                        owned_by=v.server, choices=['"no"']) as server:
-        result = make_engine(v, server.api_base, one_tool).run("法国的首都是哪里？" + INSTANCE)
-    assert (result.stopped, result.answer) == ("answer", "巴黎是法国的首都。")
-    assert [(r.status, r.refusal) for r in result.tool_calls] == [("refused", "unrelated")]
-    first, check, final = server.chat_requests()
-    assert final["messages"][-1]["content"] == check["messages"][-1]["content"][:-1] + "no\nFinal Answer: "
-
-
 @pytest.mark.parametrize("after_check", [
     'RenewInstance({"instance_id": "i-1", "period": 1})',  # a call written out instead of an answer
     "",  # nothing
@@ -403,8 +385,8 @@ def test_native_asks_again_without_tools_when_the_answer_is_no_answer(toolbox, a
     empty: the question is asked again with no tools in view, and that answer is the user's."""
     v = NATIVE_LLAMACPP
     one_tool = toolbox.only(["RenewInstance"])
-    with ScriptedServer([v.call("RenewInstance", RENEW_ARGS), after_check, "巴黎是法国的首都。"],
-                        owned_by=v.server, choices=['"no"']) as server:
+    with ScriptedServer([v.call("RenewInstance", RENEW_ARGS), " know the capital of France.", after_check,
+                         "巴黎是法国的首都。"], owned_by=v.server, choices=['"no"', '"no"']) as server:
         result = make_engine(v, server.api_base, one_tool).run("法国的首都是哪里？")
     assert (result.stopped, result.answer) == ("answer", "巴黎是法国的首都。")
     assert [(r.status, r.refusal) for r in result.tool_calls] == [("refused", "unrelated")]
@@ -418,8 +400,8 @@ def test_native_asks_again_without_tools_when_the_answer_is_no_answer(toolbox, a
 @pytest.mark.parametrize("answered", ['RenewInstance({"instance_id": "i-1", "period": 1})', ""])
 def test_native_says_it_cannot_when_asked_again_it_still_gives_no_answer(toolbox, answered):
     v = NATIVE_LLAMACPP
-    with ScriptedServer([v.call("RenewInstance", RENEW_ARGS), answered, answered],
-                        owned_by=v.server, choices=['"no"']) as server:
+    with ScriptedServer([v.call("RenewInstance", RENEW_ARGS), " know the capital of France.", answered, answered],
+                        owned_by=v.server, choices=['"no"', '"no"']) as server:
         result = make_engine(v, server.api_base, toolbox.only(["RenewInstance"])).run("法国的首都是哪里？")
     assert result.answer == "抱歉，我现有的工具做不到这件事。"
 
@@ -518,10 +500,12 @@ def test_native_takes_no_option_from_words_that_name_only_the_rest_of_the_call(t
 
 
 def test_native_runs_a_tool_the_model_says_serves_once_it_restates_the_request(toolbox):
+    """Also when the tool is described in the question's language (both Chinese here): a first
+    "no" is not final for any tool."""
     v = NATIVE_LLAMACPP
     with ScriptedServer([v.call("RenewInstance", RENEW_ARGS), " renew an instance", v.answer(ANSWER)],
                         owned_by=v.server, choices=['"no"', '"yes"']) as server:
-        result = make_engine(v, server.api_base, toolbox).run(EN_QUESTION)
+        result = make_engine(v, server.api_base, toolbox).run(QUESTION)
     assert [(r.name, r.status) for r in result.tool_calls] == [("RenewInstance", "ran")] and result.answer == ANSWER
 
 
@@ -536,9 +520,9 @@ def test_native_reads_how_likely_the_model_says_yes(toolbox, first, again, ran):
     v = NATIVE_LLAMACPP
     script = [v.call("RenewInstance", RENEW_ARGS), *([" renew an instance"] if again else []), v.answer(ANSWER)]
     if not ran:
-        script[-1] = "I can't."
+        script[-1] = "我做不到。"
     with ScriptedServer(script, owned_by=v.server, choices=[first, *([again] if again else [])]) as server:
-        result = make_engine(v, server.api_base, toolbox).run(EN_QUESTION)
+        result = make_engine(v, server.api_base, toolbox).run(QUESTION)
     assert [r.status for r in result.tool_calls] == ["ran" if ran else "refused"]
     assert len([r for r in server.chat_requests() if "top_logprobs" in r]) == (2 if again else 1)
     # asked before the arguments are written: an unrelated tool never gets them
@@ -592,7 +576,7 @@ def test_native_does_not_ask_twice_whether_a_tool_serves(toolbox):
     v = NATIVE_LLAMACPP
     with ScriptedServer([v.call("RenewInstance", RENEW_ARGS), " renew an instance"], owned_by=v.server,
                         choices=['"no"', '"yes"']) as server:
-        result = make_engine(v, server.api_base, toolbox.only(["RenewInstance"])).run("Renew an ECS instance for me")
+        result = make_engine(v, server.api_base, toolbox.only(["RenewInstance"])).run("帮我续费一台ECS实例")
     assert [(r.status, r.refusal) for r in result.tool_calls] == [("refused", "missing")]
     assert len([r for r in server.chat_requests() if "top_logprobs" in r]) == 2
 
@@ -604,9 +588,9 @@ def test_native_asks_under_a_grammar_a_server_that_sends_no_probabilities(toolbo
     one that rejected it is not asked for probabilities again."""
     v = NATIVE_LLAMACPP
     script = [v.call("RenewInstance", RENEW_ARGS), *([" renew an instance"] if len(choices) > 1 else []),
-              v.answer(ANSWER) if ran else "I can't."]
+              v.answer(ANSWER) if ran else "我做不到。"]
     with ScriptedServer(script, owned_by=v.server, choices=choices, logprobs=logprobs) as server:
-        result = make_engine(v, server.api_base, toolbox).run(EN_QUESTION)
+        result = make_engine(v, server.api_base, toolbox).run(QUESTION)
     assert [r.status for r in result.tool_calls] == ["ran" if ran else "refused"] and result.error is None
     asked = [r for r in server.chat_requests() if "grammar" in r]
     assert len(asked) == len(choices) and all(r["messages"][-1]["content"].endswith("Answer: ") for r in asked)
@@ -622,18 +606,18 @@ def test_native_picks_another_tool_after_one_that_does_not_serve(toolbox, deploy
     v = NATIVE_LLAMACPP
     deploy = {"instance_id": INSTANCE, "version": "v2"}
     with ScriptedServer([v.call("RenewInstance", RENEW_ARGS), " deploy v2", v.call("Deploy", deploy),
-                         v.answer("Deployed.")], owned_by=v.server, choices=['"no"', '"no"', '"yes"']) as server:
-        result = make_engine(v, server.api_base, toolbox).run(f"deploy v2 to {INSTANCE}")
+                         v.answer("部署好了")], owned_by=v.server, choices=['"no"', '"no"', '"yes"']) as server:
+        result = make_engine(v, server.api_base, toolbox).run(f"把 v2 部署到 {INSTANCE}")
     assert [(r.name, r.status) for r in result.tool_calls] == [("RenewInstance", "refused"), ("Deploy", "ran")]
-    assert result.answer == "Deployed." and deploy_log.exists()
+    assert result.answer == "部署好了" and deploy_log.exists()
     second_turn = [r for r in free_requests(server) if "Observation" in str(r.get("stop"))][1]["messages"][-1]["content"]
     assert second_turn.startswith("Thought: The user wants to deploy v2. RenewInstance does: ")
     assert second_turn.endswith("Answer: no\n")
 
     with ScriptedServer([v.call("RenewInstance", RENEW_ARGS), " deploy v2", v.call("RenewInstance", RENEW_ARGS),
-                         "I can't."], owned_by=v.server, choices=['"no"', '"no"']) as server:
-        result = make_engine(v, server.api_base, toolbox).run(f"deploy v2 to {INSTANCE}")
-    assert [r.status for r in result.tool_calls] == ["refused", "refused"] and result.answer == "I can't."
+                         "我做不到。"], owned_by=v.server, choices=['"no"', '"no"']) as server:
+        result = make_engine(v, server.api_base, toolbox).run(f"把 v2 部署到 {INSTANCE}")
+    assert [r.status for r in result.tool_calls] == ["refused", "refused"] and result.answer == "我做不到。"
     assert len([r for r in server.chat_requests() if "top_logprobs" in r]) == 2  # one check (two questions) per tool
 
 

@@ -24,7 +24,7 @@ from ..constrain import KINDS, Constraint, arguments_schema
 from ..endpoint import Endpoint
 from ..errors import EndpointHTTPError
 from ..grounding import first_named, found, names_nothing_of, options_named, phrases
-from ..replies import in_language, language_of
+from ..replies import in_language
 from ..llm import LLMClient, Reply
 from .. import prompt_cache, react
 from ..lenient_json import loads_lenient
@@ -357,21 +357,17 @@ class NativeEngine:
                 saved.drop()  # the question goes on from the check that said no
 
     def _unrelated_check(self, q: _Question, tool: Tool) -> str:
-        """The check as the model continues it when it said no, else "". A "no" to a tool described
-        in another language than the question is asked again after the model has put the request in
-        its own words: the bundled 1.5B said no to a Chinese question for a tool described in
-        English (a flight's status for "MU5101 有没有延误"), and yes once it had written "The user
-        wants to check the flight status of MU5101". The second time a yes must be the clearer
-        answer: put in its own words, a near miss (sunrise for "when is sunset") looks like a match
-        to it too. In one language a "no" stands: asked again, the model turned none into a yes
-        for a tool that serves (104 calls and 52 refused for a missing value had no "no" to turn),
-        and 5 of 60 for unrelated BFCL tools (bench/README.md, "Asked again only across
-        languages")."""
+        """The check as the model continues it when it said no, else "". A "no" is asked again
+        after the model has put the request in its own words: the bundled 1.5B says no to a Chinese
+        question for a tool described in English (a flight's status for "MU5101 有没有延误"), and
+        yes once it has written "The user wants to check the flight status of MU5101". The second
+        time a yes must be the clearer answer (bench/README.md, "relevance"): put in its own words,
+        a near miss (sunrise for "when is sunset") looks like a match to it too. In one language
+        too: mcp-server-time's get_current_time got 0.48 for "What time is it in Tokyo right now?"
+        (bench/README.md, "Asked again only across languages", taken back)."""
         check = f"Thought: {_does(tool)} Is that what the user asked for? Answer: "
         if self._yes_probability(q, q.turn_start + check) >= YES:
             return ""
-        if language_of(tool.description, q.language) == q.language:
-            return check + "no\n"
         return self._restated_check(q, tool)
 
     def _restated_check(self, q: _Question, tool: Tool) -> str:
