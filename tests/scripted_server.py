@@ -36,11 +36,18 @@ class QuietHandler(BaseHTTPRequestHandler):
         pass
 
 
+class _BackloggedServer(ThreadingHTTPServer):
+    """Real servers queue many connections (llama.cpp, uvicorn: hundreds); the standard library's 5
+    reset some of a batch's 16 workers connecting at once on a busy machine."""
+
+    request_queue_size = 128
+
+
 class LoopbackServer:
     """An HTTP server on 127.0.0.1 in a thread, as a context manager; `_handler()` says how it answers."""
 
     def __init__(self) -> None:
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.httpd = _BackloggedServer(("127.0.0.1", 0), self._handler())
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True)  # quick shutdown()
 
