@@ -364,7 +364,7 @@ class NativeEngine:
         time a yes must be the clearer answer (bench/README.md, "relevance"): put in its own words,
         a near miss (sunrise for "when is sunset") looks like a match to it too. In one language
         too: mcp-server-time's get_current_time got 0.48 for "What time is it in Tokyo right now?"
-        (bench/README.md, "Asked again only across languages", taken back)."""
+        (bench/README.md, "Asked again only across languages (tried, then taken back)")."""
         check = f"Thought: {_does(tool)} Is that what the user asked for? Answer: "
         if self._yes_probability(q, q.turn_start + check) >= YES:
             return ""
