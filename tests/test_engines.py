@@ -352,21 +352,6 @@ def test_native_keeps_free_arguments_that_fit_the_schema(toolbox):
     assert scratchpad.endswith(f"Observation: {result.tool_calls[0].result}\n")
 
 
-@pytest.mark.parametrize("description, sentence", [
-    ("Get current time in a specific timezone", "get_current_time does: Get current time in a specific timezone."),
-    ("Returns the time.", "get_current_time does: Returns the time."),
-    ("查询时间。", "get_current_time does: 查询时间。"),
-    ("查询时间", "get_current_time does: 查询时间."),
-    ("  ", "get_current_time does: "),
-])
-def test_the_relevance_check_reads_a_description_as_one_sentence(description, sentence):
-    """mcp-server-time's descriptions end without a full stop: they would run into the question
-    that follows ("...in a specific timezone Is that what the user asked for?")."""
-    from localagent.engines.native import _does
-    from localagent.tools import Tool
-    assert _does(Tool("get_current_time", description, {"type": "object", "properties": {}})) == sentence
-
-
 def test_native_does_not_run_a_tool_that_does_not_do_what_was_asked(toolbox):
     """The model reaches for a tool that does not serve the question; asked outright, it says no,
     and again after putting the request in its own words. The call does not run and is not asked
@@ -386,7 +371,7 @@ def test_native_does_not_run_a_tool_that_does_not_do_what_was_asked(toolbox):
     assert restate["messages"][-1]["content"] == "Thought: The user wants to" and "grammar" not in restate
     assert recheck["messages"][-1]["content"] == ("Thought: The user wants to know the capital of France. "
                                                   "RenewInstance does: " + one_tool.get("RenewInstance").description
-                                                  + '. Is that what the user wants? Answer: "')  # one sentence
+                                                  + ' Is that what the user wants? Answer: "')
     assert final["messages"][-1]["content"] == recheck["messages"][-1]["content"][:-1] + "no\nFinal Answer: "
     assert "grammar" not in final
 
@@ -574,7 +559,7 @@ def test_native_asks_for_missing_values_only_for_a_tool_the_model_still_wants(to
     checks = [r for r in server.chat_requests() if "top_logprobs" in r]
     assert [c["messages"][-1]["content"] for c in checks] == [
         "Thought: The user wants to know what 15% of 240 is. RenewInstance does: "
-        + one_tool.get("RenewInstance").description + '. Is that what the user wants? Answer: "']
+        + one_tool.get("RenewInstance").description + ' Is that what the user wants? Answer: "']
     if asks:
         assert (record.refusal, record.missing) == ("missing", ["instance_id", "period"])
         assert result.answer.startswith("To do that I need") and "instance" in result.answer

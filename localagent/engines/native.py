@@ -462,13 +462,7 @@ class NativeEngine:
 
 
 def _does(tool: Tool) -> str:
-    """What the tool does, as one sentence: a description without a full stop (most of mcp-server-
-    time's, many written in Chinese) would run into the question that follows it, and the bundled
-    1.5B then says no more often (bench/README.md, "A description's full stop")."""
-    description = tool.description.strip()
-    if description and description[-1] not in ".!?。！？":
-        description += "."
-    return f"{tool.name} does: {description}"
+    return f"{tool.name} does: {tool.description.strip()}"
 
 
 def _certainty(reply: Reply) -> float:
