@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Iterable, Literal
+from typing import Any, Callable, Iterable, Literal
 
 Language = Literal["zh", "en"]
+Translate = Callable[[str, str], "str | None"]  # a value's name and English words -> Chinese, or None
 
 _HAN = re.compile(r"[\u3400-\u9fff]")
 _LATIN_WORD = re.compile(r"\b[A-Za-z]{2,}\b")
@@ -51,13 +52,22 @@ def value_name(name: str, schema: dict[str, Any], language: Language | None = No
     gloss = next((g for g in glosses if not language or bool(_HAN.search(g)) == (language == "zh")), "")
     if len(gloss) >= 2 and len(gloss) <= 40:
         return gloss[0].lower() + gloss[1:] if gloss[1:2].islower() else gloss
+    return words_of(name)
+
+
+def words_of(name: str) -> str:
+    """A parameter's name as words: "start_time", "startTime" -> "start time"."""
     return re.sub(r"(?<=[a-z])(?=[A-Z])|_+", " ", name).strip().lower()
 
 
-def value_asked_for(name: str, schema: dict[str, Any], language: Language) -> str:
+def value_asked_for(name: str, schema: dict[str, Any], language: Language, to_chinese: Translate | None = None) -> str:
     """A missing value as the agent asks for it: in plain words, with the options when the tool
-    takes one of a few ("kind (电费, 水费 or 燃气费)"), so the user can answer with one of them."""
+    takes one of a few ("kind (电费, 水费 or 燃气费)"), so the user can answer with one of them. A
+    Chinese user reads the words in Chinese where the tool has none (`to_chinese`); the options stay
+    as the tool spells them, since the user answers with one."""
     words = value_name(name, schema, language)
+    if language == "zh" and to_chinese and language_of(words) != "zh":
+        words = to_chinese(name, value_name(name, schema, "en")) or words
     options = [str(o) for o in schema.get("enum", [])]
     if not 2 <= len(options) <= 8:
         return words

@@ -1,10 +1,11 @@
 """A real OpenAI-compatible HTTP server on 127.0.0.1 that replies from a script.
 
 Each script item is what "the model" writes for one turn: a string, or a dict with
-`content`, `tool_calls`, `status` (an HTTP error), `delay` (seconds before answering), and
-`constrained` (the arguments written when the engine continues `Action Input:` under a schema)
-and `certainty` (how likely the model found the whole reply, sent as its tokens' probabilities to a
-request for them; without it none are sent).
+`content`, `tool_calls`, `status` (an HTTP error), `delay` (seconds before answering),
+`constrained` (the arguments written when the engine continues `Action Input:` under a schema),
+`finish_reason` (non-streamed: "length" for a reply cut at max_tokens) and `certainty` (how likely
+the model found the whole reply, sent as its tokens' probabilities to a request for them; without
+it none are sent).
 Like llama.cpp it applies `stop` strings, and when the last message is an assistant prefill
 that ends in `Action Input:` it continues the last scripted call from there: as scripted after
 the relevance check, with the item's `constrained` text when the arguments are asked for again.
@@ -211,7 +212,8 @@ def _completion(item: dict[str, Any]) -> dict[str, Any]:
     message = {"role": "assistant", "content": item.get("content") or None}
     if calls:
         message["tool_calls"] = calls
-    choice = {"index": 0, "message": message, "finish_reason": "tool_calls" if calls else "stop"}
+    finish = item.get("finish_reason") or ("tool_calls" if calls else "stop")
+    choice = {"index": 0, "message": message, "finish_reason": finish}
     if first := item.get("first_token"):
         choice["logprobs"] = {"content": [{
             "token": item["content"], "logprob": math.log(first[item["content"]]), "bytes": None,

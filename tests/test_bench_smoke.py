@@ -29,6 +29,7 @@ SCRIPT = [
     # zh-reboot-04 (missing_info): an invented id, which grounding refuses: the agent asks
     WARM, 'Action: RebootInstance\nAction Input: {"instance_id": "i-abc123"}',
     " reboot an instance",  # before asking: the request in the model's own words, then the tool is asked about
+    "ECS实例ID",  # the value's name, described only in English, in the user's language
     # zh-chat-01 (no_tool): a plain answer
     WARM, "Answer: 你好！有什么可以帮你？",
 ]
@@ -75,7 +76,7 @@ def test_accuracy_three_cases_scored_saved_and_plotted(tmp_path, llama_like):
     assert score["parsable_rate"] == 1.0 and score["refused_no_call"] == 1
     assert records["zh-renew-01"]["calls"][0]["arguments"] == {"instance_id": "i-rj90a7e840y5cde", "period": "22"}
     assert records["zh-reboot-04"]["calls"] == [] and records["zh-reboot-04"]["refused"]
-    assert records["zh-reboot-04"]["answer"].startswith("要继续，我还需要您告诉我：")
+    assert records["zh-reboot-04"]["answer"] == "要继续，我还需要您告诉我：ECS实例ID。请提供后我再为您处理。"
     assert records["zh-renew-01"]["server_s"] == pytest.approx(0.012)  # call, check, arguments, answer: x 3 ms
     assert [p.name for p in plot(path, tmp_path)] == ["accuracy.png"]
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -150,7 +151,11 @@ def test_a_missing_id_is_asked_for_not_invented(bundled_llm, question):
     ("明天天气怎么样？", "zh"), ("What will the weather be like tomorrow?", "en"),
     ("帮我把钱换成美元", "zh"), ("Book a meeting room for me tomorrow afternoon.", "en")])
 def test_a_missing_value_on_tools_without_annotations_is_asked_for(bundled_llm, question, language):
-    asks_or_answers_cleanly(native_engine(bundled_llm, EVERYDAY).run(question), language)
+    result = native_engine(bundled_llm, EVERYDAY).run(question)
+    asks_or_answers_cleanly(result, language)
+    if language == "zh" and any(c.refusal == "missing" for c in result.tool_calls):
+        # the tools describe their values in English only: the agent's question names them in Chinese
+        assert result.answer.startswith("要继续") and not re.search("[A-Za-z]{2,}", result.answer), result.answer
 
 
 @pytest.mark.parametrize("question, language", [("法国的首都是哪里？", "zh"), ("What is 17 plus 25?", "en")])

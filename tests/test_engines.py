@@ -863,14 +863,20 @@ def test_loop_guard_sees_through_case_spaces_and_the_tools_spelling(v, toolbox, 
 @variants(ALL)
 def test_grounding_refuses_an_id_the_user_never_gave(v, toolbox, deploy_log):
     """The agent asks for the value itself, in the user's language, naming it in plain words: the
-    model never reads the refusal, so the user never reads internal text."""
+    model never reads the refusal, so the user never reads internal text. A tool that names the
+    value only in English ("The instance to deploy to") gets its name translated for a Chinese user,
+    in a request of its own that sees nothing of the conversation."""
     made_up = "i-bp1made0up0id"
-    for question, asked in [("请把 v2 部署到我的实例上", "要继续，我还需要您告诉我：instance id。请提供后我再为您处理。"),
-                            ("Please deploy v2 to my instance", "To do that I need the instance from you. Could you tell me?")]:
-        result, free = run(v, [v.call("Deploy", {"instance_id": made_up, "version": "v2"}),
-                               v.answer("unused")], toolbox, question=question)
+    for question, translated, asked in [
+            ("请把 v2 部署到我的实例上", ["“目标实例”"], "要继续，我还需要您告诉我：目标实例。请提供后我再为您处理。"),
+            ("Please deploy v2 to my instance", [], "To do that I need the instance from you. Could you tell me?")]:
+        restated = [" deploy v2 to an instance"] if v.prefill else []  # asked before asking
+        result, free = run(v, [v.call("Deploy", {"instance_id": made_up, "version": "v2"}), *restated, *translated],
+                           toolbox, question=question)
         assert (result.stopped, result.answer) == ("answer", asked)
-        assert len(free) == 1  # no second request: the question ends with the agent's own
+        # no other request: the question ends with the agent's own
+        assert [r["messages"] for r in free[1:]] == [[{"role": "user", "content": "把下面这个参数翻译成简短的中文名称，只写名称：\ninstance_id（the instance）"}]
+                                                    for _ in translated]
         [record] = result.tool_calls
         assert (record.status, record.missing, record.result) == ("refused", ["instance_id"], None)
         assert not deploy_log.exists()

@@ -10,8 +10,8 @@ from typing import Any, Callable, Iterable
 
 from .. import grounding, react
 from ..grounding import Evidence, normalise
-from ..replies import (Language, ask_for, cannot_do, dry_run_note, dry_run_notice, dry_run_result, shows_a_call,
-                       value_asked_for)
+from ..replies import (Language, Translate, ask_for, cannot_do, dry_run_note, dry_run_notice, dry_run_result,
+                       shows_a_call, value_asked_for)
 from ..tool_limits import ToolTimeoutError
 from ..tools import Tool, ToolArgumentError, Toolbox, coerce
 from .base import Approver, CallStatus, Exchange, History, Message, ToolCallRecord, approve_all
@@ -124,11 +124,12 @@ class CallRunner:
         return f"{text[:self.max_chars]}\n[truncated: {len(text) - self.max_chars} more characters]"
 
 
-def ask_for_missing(record: ToolCallRecord, toolbox: Toolbox, language: Language) -> str:
+def ask_for_missing(record: ToolCallRecord, toolbox: Toolbox, language: Language,
+                    to_chinese: Translate | None = None) -> str:
     """The agent's own question for the values a refused call lacked, in the user's language."""
     tool = toolbox.get(record.name)
     props = tool.parameters.get("properties", {}) if tool else {}
-    return ask_for([value_asked_for(k, props.get(k, {}), language) for k in record.missing], language)
+    return ask_for([value_asked_for(k, props.get(k, {}), language, to_chinese) for k in record.missing], language)
 
 
 def no_answer(answer: str, records: list[ToolCallRecord], tool_names: Iterable[str]) -> bool:

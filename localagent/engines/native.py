@@ -13,6 +13,7 @@ the arguments it writes are always valid JSON of the right shape.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 from datetime import date
@@ -31,6 +32,7 @@ from ..lenient_json import loads_lenient
 from ..parsing import ParsedCall, parse_reply
 from ..prompts import dated
 from ..tools import Tool, ToolArgumentError, Toolbox
+from ..translation import name_in_chinese
 from .base import Approver, Events, History, RunResult, Stopwatch, ToolCallRecord, approve_all
 from .execution import no_answer, refuse_unrelated
 from .question import Question
@@ -117,7 +119,7 @@ class NativeEngine:
                         break
                     continue
                 if refused:
-                    q.ask_for_missing(refused)
+                    q.ask_for_missing(refused, functools.partial(name_in_chinese, functools.partial(self._chat, q)))
                     break
                 self._add_observations(q, calls[:len(records)], records)
             else:

@@ -18,7 +18,7 @@ from .. import react
 from ..config import AgentConfig
 from ..errors import AgentError
 from ..grounding import ConfirmChoice, Evidence
-from ..replies import Language, conversation_language
+from ..replies import Language, Translate, conversation_language
 from ..tools import Tool, Toolbox
 from .base import Approver, Events, History, Message, RunResult, Stopwatch, ToolCallRecord, history_messages
 from .execution import CallRunner, ask_for_missing, history_evidence, user_answer
@@ -90,10 +90,10 @@ class Question:
         self.result.answer = user_answer(answer, self.result.tool_calls, self.language, self.toolbox.names())
         self.result.stopped, self.result.trace = "answer", trace
 
-    def ask_for_missing(self, refused: ToolCallRecord, remember_trace: bool = True) -> None:
+    def ask_for_missing(self, refused: ToolCallRecord, to_chinese: Translate, remember_trace: bool = True) -> None:
         """A call was refused for values the user did not give: the agent asks for them itself
-        (the model never reads the refusal)."""
-        self.result.answer = ask_for_missing(refused, self.toolbox, self.language)
+        (the model never reads the refusal), in Chinese words where the tool has none (`to_chinese`)."""
+        self.result.answer = ask_for_missing(refused, self.toolbox, self.language, to_chinese)
         self.result.stopped = "answer"
         self.result.trace = react.final_answer(self.result.answer) if remember_trace else ""
 

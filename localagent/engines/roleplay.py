@@ -25,10 +25,12 @@ from ..endpoint import (Endpoint, ToolCallDelta, add_tool_call_delta, endpoint_e
                         stream_cut_off, stream_failure)
 from .. import react
 from ..lenient_json import loads_lenient
+from ..llm import LLMClient
 from ..parsing import parse_reply
 from ..tools import Tool, Toolbox
 from ..prompts import dated
 from ..replies import in_language
+from ..translation import name_in_chinese
 from .base import Approver, Events, History, RunResult, ToolCallRecord, approve_all
 from .question import Question
 
@@ -329,7 +331,8 @@ class RolePlayEngine:
                     raise _TurnLimit  # RolePlay's own limit (10 turns) ended it after a call, without an answer
                 state.answered(react.last_answer(state.reply), "" if cfg.is_function_call else "".join(steps).strip())
             except _AskUser as ask:
-                state.ask_for_missing(ask.record, remember_trace=not cfg.is_function_call)
+                to_chinese = functools.partial(name_in_chinese, LLMClient(cfg, self.api_base).chat)
+                state.ask_for_missing(ask.record, to_chinese, remember_trace=not cfg.is_function_call)
             except _TurnLimit:
                 state.at_turn_limit()
             except self.ms.openai.OpenAIError as e:

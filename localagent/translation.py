@@ -1,0 +1,38 @@
+"""The names of the values the agent asks for, put into Chinese by the model when a tool gives them
+only in English.
+
+The agent writes its question for a missing value itself (replies.py), naming the value by its
+description or, failing that, by its name. Most tools, MCP servers above all, are described in
+English only, so a Chinese user read "要继续，我还需要您告诉我：source timezone、target timezone。".
+Asked for a short Chinese name of the parameter, with the start of its description, the bundled
+1.5B writes 源时区 and 目标时区, 开始时间 for `start_time` ("HH:MM"), 日期 for `date` ("the day"; the
+description alone gave 一天): bench/README.md, "Names asked for in the user's language". One short
+request per name, made only when the agent asks.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from .errors import EndpointError
+from .llm import Reply
+from .replies import language_of, words_of
+
+Chat = Callable[..., Reply]  # LLMClient.chat, or an engine's timed wrapper of it
+_QUOTES = "\"'“”‘’「」『』《》`"
+
+
+def name_in_chinese(chat: Chat, name: str, words: str) -> str | None:
+    """A parameter's short name in Chinese as the model writes it, from its name and its English
+    words (the start of its description); None when it writes no Chinese, too much, or the endpoint
+    fails: the agent then names the value as the tool does, since a question partly in English
+    beats no question."""
+    shown = name if words == words_of(name) else f"{name}（{words}）"
+    try:
+        reply = chat([{"role": "user", "content": f"把下面这个参数翻译成简短的中文名称，只写名称：\n{shown}"}],
+                     max_tokens=24, stop=["\n"])
+    except EndpointError:
+        return None
+    chinese = reply.content.strip().strip(_QUOTES + "。. ")
+    if reply.finish_reason == "length" or language_of(chinese) != "zh":
+        return None
+    return chinese
