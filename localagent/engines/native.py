@@ -119,7 +119,7 @@ class NativeEngine:
                         break
                     continue
                 if refused:
-                    q.ask_for_missing(refused, functools.partial(name_in_chinese, functools.partial(self._chat, q)))
+                    q.ask_for_missing(refused, functools.partial(self._name_in_chinese, q))
                     break
                 self._add_observations(q, calls[:len(records)], records)
             else:
@@ -138,6 +138,12 @@ class NativeEngine:
         plain = [{"role": "system", "content": self.agent.instruction}, *q.messages[1:q.asked]]
         with self._aside():
             return self._chat(q, plain, stream=True).content.strip()
+
+    def _name_in_chinese(self, q: _Question, name: str, words: str) -> str | None:
+        """A value's name in Chinese for the agent's question (translation.py), asked aside from the
+        question's state: the user's answer goes on from the question's prompt."""
+        with self._aside():
+            return name_in_chinese(functools.partial(self._chat, q), name, words)
 
     # --- one LLM request ------------------------------------------------------------------
 
