@@ -16,6 +16,24 @@ COMMANDS = ("run", "accuracy", "speed", "speculative", "plot")
 err = Console(stderr=True, highlight=False)
 
 
+def cpu_model() -> str:
+    """The processor's name: timings are compared only between runs on the same kind of machine."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def speculative_of(api_base: str) -> str | None:
+    """The speculative decoding of the server this run started (it changes what a case costs:
+    with n-grams the mode run second copies the first); None for a server found running."""
+    from localagent.endpoint import embedded_server
+
+    server = embedded_server(api_base)
+    return server.server.speculative if server else None
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench", description=(
         "Tool-call accuracy (our cases, BFCL simple_python and multiple) and speed (the ECS prompt) "
@@ -77,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {"meta": {
         "started": datetime.now().isoformat(timespec="seconds"), "argv": sys.argv[1:] if argv is None else argv,
         "config": str(config_path), "model": config.llm_config.model, "modes": modes,
-        "host": platform.node(), "python": platform.python_version()}}
+        "host": platform.node(), "cpu": cpu_model(), "python": platform.python_version()}}
     started = time.perf_counter()
     try:
         if args.command == "speculative":
@@ -85,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             with open_endpoint(config, on_status=lambda s: err.print(f"[dim]{s}[/]")) as api_base:
                 results["meta"]["api_base"] = api_base
+                results["meta"]["speculative"] = speculative_of(api_base)
                 on_endpoint(config, api_base, args, modes, suites, results)
     except AgentError as e:
         err.print(f"[red]error:[/] {e}")
@@ -113,6 +132,9 @@ def on_endpoint(config, api_base: str, args, modes: list[str], suites: list[str]
                            None if args.first else args.seed) for s in suites}
         cases = {s: cs for s, cs in cases.items() if cs}
         results["meta"]["cases"] = {s: [c["id"] for c in cs] for s, cs in cases.items()}
+        if len(modes) > 1 and results["meta"]["speculative"] != "none":
+            err.print("[yellow]note:[/] the modes' times are comparable only on a server started with "
+                      "server.speculative: none (with n-grams the mode run second copies the first)")
         results["accuracy"] = accuracy(config, api_base, cases, modes, args.quiet)
     if args.command in ("run", "speed"):
         results["speed"], results["startup"] = speed(config, api_base, modes, args)
