@@ -83,7 +83,7 @@ def main(
     engine: Optional[str] = typer.Option(None, "--engine", "-e", help="native or roleplay (overrides agent.engine)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object (answer, stopped, turns, tool_calls, usage, timings, error, partial). Needs a prompt."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Run side-effecting tools without asking (in batch mode they are refused without it)."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Record tool calls and answer them with a neutral 'ok'; run nothing."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Run no tool: the answer says which calls would have run, with which values."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show token usage and timings per answer."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
     transcript: Optional[Path] = typer.Option(None, "--transcript", metavar="FILE", rich_help_panel=FILES,

@@ -105,10 +105,30 @@ def dry_run_result(lang: Language) -> str:
     return json.dumps({"dry_run": True, "note": dry_run_note(lang)}, ensure_ascii=False)
 
 
-def dry_run_notice(lang: Language) -> str:
+def dry_run_answer(calls: list[tuple[str, dict[str, Any]]], lang: Language) -> str:
+    """The answer to a question whose calls only would have run (`--dry-run`): which calls, with
+    which values, and that nothing ran. The agent's own words, not the model's: after a dry run the
+    bundled 1.5B still wrote "The TV volume was set to 30." or "37.77777777777778℃" as if a tool had
+    returned it (bench/README.md, "Dry runs")."""
+    described = [f"{name}{_values(arguments, lang)}" for name, arguments in calls]
     if lang == "zh":
-        return "（试运行：没有真正执行任何工具，以上不是工具返回的真实结果。）"
-    return "(Dry run: no tool actually ran, so nothing above is a real tool result.)"
+        return f"试运行：没有真正执行任何工具。会执行的调用：{'；'.join(described)}。"
+    return f"Dry run: no tool actually ran. It would have called {', then '.join(described)}."
+
+
+def _values(arguments: dict[str, Any], lang: Language) -> str:
+    """A call's arguments in plain words, in brackets: "（device：speaker，level：40）"."""
+    def plain(value: Any) -> str:
+        if isinstance(value, dict):
+            return ", ".join(f"{k}: {plain(v)}" for k, v in value.items())
+        if isinstance(value, list):
+            return ", ".join(map(plain, value))
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        return text if len(text) <= 80 else text[:79] + "…"
+
+    if lang == "zh":
+        return f"（{'，'.join(f'{k}：{plain(v)}' for k, v in arguments.items()) or '无参数'}）"
+    return f" ({'; '.join(f'{k}: {plain(v)}' for k, v in arguments.items()) or 'no arguments'})"
 
 
 def shows_a_call(answer: str, tool_names: Iterable[str]) -> bool:

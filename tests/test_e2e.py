@@ -183,6 +183,8 @@ def test_an_option_named_in_another_language_runs(bundled_llm):
     result = native_engine(bundled_llm, HOME).run("把客厅的空调开到二十四度")
     [call] = [c for c in result.tool_calls if c.executed]
     assert (call.name, call.arguments) == ("set_air_conditioner", {"room": "living room", "temperature": 24})
+    # a dry run: the user reads what would have run, not a result the model made up
+    assert result.answer == "试运行：没有真正执行任何工具。会执行的调用：set_air_conditioner（room：living room，temperature：24）。"
 
 
 TEA = str(ROOT / "tests" / "fixtures" / "tea_tools.py")

@@ -25,7 +25,7 @@ from localagent.engines.factory import create_engine
 from localagent.memory import Conversation
 from localagent.config import AgentConfig, Config, LLMConfig
 from localagent.engines.base import Events, RunResult
-from localagent.replies import dry_run_note, dry_run_result, in_language
+from localagent.replies import dry_run_answer, dry_run_result, in_language
 from localagent.engines.execution import history_evidence
 from localagent.react import observation_text
 from localagent.tools import Toolbox, from_openai_json
@@ -945,7 +945,9 @@ def test_dry_run_runs_no_side_effect(v, toolbox, deploy_log):
 
     result, free = run(v, [v.call("Deploy", {"instance_id": INSTANCE, "version": "v2"}), v.answer("已部署。")],
                        toolbox, question=f"部署 v2 到 {INSTANCE}", approve=approve, dry_run=True)
-    assert (result.stopped, result.answer) == ("answer", "已部署。\n\n（试运行：没有真正执行任何工具，以上不是工具返回的真实结果。）")
+    # the model's "已部署。" has no result behind it: the user reads what would have run instead
+    assert (result.stopped, result.answer) == (
+        "answer", f"试运行：没有真正执行任何工具。会执行的调用：Deploy（instance_id：{INSTANCE}，version：v2）。")
     [record] = result.tool_calls
     # what the model reads is in the user's language: it answers in the language it read last
     assert (record.status, record.error, record.result) == ("dry_run", None, dry_run_result("zh"))
@@ -954,10 +956,28 @@ def test_dry_run_runs_no_side_effect(v, toolbox, deploy_log):
 
 
 @variants(ALL)
-def test_a_dry_run_answer_that_only_repeats_the_note_is_said_once(v, toolbox, deploy_log):
-    script = [v.call("Deploy", {"instance_id": INSTANCE, "version": "v2"}), v.answer(dry_run_note("zh"))]
-    result, _ = run(v, script, toolbox, question=f"部署 v2 到 {INSTANCE}", dry_run=True)
-    assert result.answer == "（试运行：没有真正执行任何工具，以上不是工具返回的真实结果。）"
+def test_a_dry_run_answer_names_every_call_that_would_have_run(v, toolbox, deploy_log):
+    script = [v.call("DescribeInstance", {"instance_id": INSTANCE}),
+              v.call("Deploy", {"instance_id": INSTANCE, "version": "v2"}),
+              v.answer("The instance is running and v2 has been deployed.")]
+    result, _ = run(v, script, toolbox, question=f"Check {INSTANCE} and deploy v2 to it", dry_run=True)
+    assert [r.status for r in result.tool_calls] == ["dry_run", "dry_run"] and not deploy_log.exists()
+    assert result.answer == (f"Dry run: no tool actually ran. It would have called DescribeInstance "
+                             f"(instance_id: {INSTANCE}), then Deploy (instance_id: {INSTANCE}; version: v2).")
+
+
+def test_a_dry_run_answer_reads_as_prose_in_the_users_language():
+    from bench.scoring import answer_language_ok, internal_text
+
+    nested = {"to": ["a@x.cn", "b@x.cn"], "meta": {"urgent": True}, "body": "长" * 100}
+    zh = dry_run_answer([("send", nested), ("ping", {})], "zh")
+    assert zh == (f"试运行：没有真正执行任何工具。会执行的调用：send（to：a@x.cn, b@x.cn，meta：urgent: true，"
+                  f"body：{'长' * 79}…）；ping（无参数）。")
+    en = dry_run_answer([("send", nested)], "en")
+    assert en.startswith("Dry run: no tool actually ran. It would have called send (to: a@x.cn, b@x.cn; ")
+    # no argument JSON, and the prose is in the user's language
+    assert not internal_text(zh) and not internal_text(en)
+    assert answer_language_ok(zh, "zh") and answer_language_ok(en, "en")
 
 
 # --- the endpoint fails --------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from typing import Any, Callable, Iterable
 
 from .. import grounding, react
 from ..grounding import Evidence, normalise
-from ..replies import (Language, Translate, ask_for, cannot_do, dry_run_note, dry_run_notice, dry_run_result,
+from ..replies import (Language, Translate, ask_for, cannot_do, dry_run_answer, dry_run_result,
                        shows_a_call, value_asked_for)
 from ..tool_limits import ToolTimeoutError
 from ..tools import Tool, ToolArgumentError, Toolbox, coerce
@@ -139,16 +139,15 @@ def no_answer(answer: str, records: list[ToolCallRecord], tool_names: Iterable[s
 
 def user_answer(answer: str, records: list[ToolCallRecord], language: Language, tool_names: Iterable[str]) -> str:
     """The model's answer as the user reads it: never an internal error it repeats, nor `no_answer`
-    (the agent says itself that it cannot do it), and a dry run's answer says that nothing ran."""
+    (the agent says itself that it cannot do it); after a dry run, the agent's own account of what
+    would have run (`dry_run_answer`), since whatever the model says then has no result behind it."""
+    if dry := [(r.name, r.arguments) for r in records if r.status == "dry_run"]:
+        return dry_run_answer(dry, language)
     errors = [r.error for r in records if r.error]
     if errors and (answer.lstrip().startswith(react.ERROR) or any(e in answer for e in errors)) \
             or no_answer(answer, records, tool_names):
-        answer = cannot_do(language)
-    if not any(r.status == "dry_run" for r in records):
-        return answer
-    if normalise(answer) in normalise(dry_run_note(language)):
-        return dry_run_notice(language)  # the answer only repeats what the call returned: said once
-    return f"{answer}\n\n{dry_run_notice(language)}".strip()
+        return cannot_do(language)
+    return answer
 
 
 def refuse_unrelated(record: ToolCallRecord) -> ToolCallRecord:
