@@ -250,6 +250,28 @@ def test_memory_keeps_the_tool_steps_so_a_follow_up_calls_the_tool_again(v, tool
                                  {"role": "assistant", "content": second.trace or "好的。"}]
 
 
+@variants([NATIVE_LLAMACPP, NATIVE_OTHER, NATIVE_FC])
+def test_memory_keeps_what_the_user_read_where_the_agent_replaced_the_models_words(v, toolbox, deploy_log):
+    """After a dry run the user read the agent's account, not the model's "已部署。": the next
+    question's history holds that account, so the model does not go on from a result it made up."""
+    deploy = {"instance_id": INSTANCE, "version": "v2"}
+    script = [v.call("Deploy", deploy), v.answer("已部署。"), v.answer("好的。")]
+    with ScriptedServer(script, owned_by=v.server) as server:
+        chat = Conversation(make_engine(v, server.api_base, toolbox, dry_run=True))
+        first = chat.ask(f"部署 v2 到 {INSTANCE}")
+        chat.ask("谢谢")
+        free = free_requests(server)
+    shown = f"试运行：没有真正执行任何工具。会执行的调用：Deploy（instance_id：{INSTANCE}，version：v2）。"
+    assert first.answer == shown and not deploy_log.exists()
+    remembered = free[2]["messages"][2]["content"]
+    assert "已部署" not in remembered
+    if v.mode == "fc":
+        assert remembered == shown
+    else:  # the steps, the observation, and the answer the user read
+        assert remembered == first.trace and remembered.endswith(f"Final Answer: {shown}")
+        assert remembered.index("Action: Deploy") < remembered.index("Observation:") < remembered.index(shown)
+
+
 @variants([NATIVE_LLAMACPP, NATIVE_OTHER, ROLEPLAY])
 def test_an_id_an_earlier_tool_returned_counts_as_given(v, toolbox, deploy_log):
     history = [{"role": "user", "content": "我的实例是哪台？"},

@@ -96,9 +96,7 @@ class NativeEngine:
             while q.next_turn():
                 calls, answer = self._fc_turn(q) if self.function_calling else self._react_turn(q)
                 if not calls:
-                    if (readable := self._readable(q, answer)) != answer and q.trace:
-                        q.trace[-1] = react.final_answer(readable)
-                    q.answered(readable, "" if self.function_calling else "\n".join(q.trace))
+                    self._answered(q, answer, self._readable(q, answer))
                     break
                 records = self._run_calls(q, calls)
                 refused = records[-1] if records[-1].status == "refused" else None
@@ -113,9 +111,8 @@ class NativeEngine:
                     q.trace[-1] = q.judged[refused.name].strip()
                     if insisted or all(q.judged.get(name) for name in self.toolbox.tools):
                         answer = self._continue(q, f"{q.scratchpad}{react.FINAL_ANSWER} ", stop=react.STOPS).strip()
-                        answer = self._readable(q, answer)
                         q.trace.append(react.final_answer(answer))
-                        q.answered(answer, "\n".join(q.trace))
+                        self._answered(q, answer, self._readable(q, answer))
                         break
                     continue
                 if refused:
@@ -125,6 +122,17 @@ class NativeEngine:
             else:
                 q.at_turn_limit()
         return q.result
+
+    def _answered(self, q: _Question, said: str, answer: str) -> None:
+        """The question ends in `answer` (the model's, or its answer asked again for one it `said`
+        that was none); memory keeps what the user read where the agent's own words replace the
+        model's (a dry run's account, "cannot"), so the next question does not start from a result
+        the model made up ("The TV volume was set to 30.")."""
+        q.answered(answer, "")  # function calling: memory keeps the answer itself
+        if not self.function_calling:
+            if q.result.answer != said and q.trace:
+                q.trace[-1] = react.final_answer(q.result.answer)
+            q.result.trace = "\n".join(q.trace)
 
     def _readable(self, q: _Question, answer: str) -> str:
         """The model's answer; or, when no tool ran and the answer is empty or writes out a call
