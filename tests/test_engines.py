@@ -1103,3 +1103,13 @@ def test_streaming_sends_text_deltas(v, toolbox):
         streamed = call + answer
     assert "".join(events.deltas) == streamed
     assert len(events.deltas) > 3  # several deltas, not one block at the end
+
+
+@variants([NATIVE_LLAMACPP, NATIVE_OTHER, NATIVE_FC])
+def test_a_dry_runs_made_up_answer_is_not_streamed_either(v, toolbox):
+    events = Recorder(streams=True)
+    call = v.call("RenewInstance", RENEW_ARGS)
+    result, _ = run(v, [call, v.answer("已续费22个月。")], toolbox, events=events, dry_run=True)
+    assert result.answer.startswith("试运行：") and "已续费" not in result.answer
+    # the call is shown as the model writes it; the words after the dry-run note are not
+    assert "".join(events.deltas) == ("" if v.mode == "fc" else call)
