@@ -110,10 +110,23 @@ def dry_run_answer(calls: list[tuple[str, dict[str, Any]]], lang: Language) -> s
     which values, and that nothing ran. The agent's own words, not the model's: after a dry run the
     bundled 1.5B still wrote "The TV volume was set to 30." or "37.77777777777778℃" as if a tool had
     returned it (bench/README.md, "Dry runs")."""
-    described = [f"{name}{_values(arguments, lang)}" for name, arguments in calls]
     if lang == "zh":
-        return f"试运行：没有真正执行任何工具。会执行的调用：{'；'.join(described)}。"
-    return f"Dry run: no tool actually ran. It would have called {', then '.join(described)}."
+        return f"试运行：没有真正执行任何工具。会执行的调用：{_calls(calls, lang)}。"
+    return f"Dry run: no tool actually ran. It would have called {_calls(calls, lang)}."
+
+
+def turn_limit_answer(turns: int, ran: list[tuple[str, dict[str, Any]]], lang: Language) -> str:
+    """What the user reads when the model was still calling tools at the turn limit: that the agent
+    stopped, and which calls ran; not the last call's observation, which is often an internal
+    error ("Error: not executed again: this call repeats call 1 …")."""
+    if lang == "zh":
+        return f"我在 {turns} 轮后停了下来，还没有得到最终回答。" + (f"已执行的调用：{_calls(ran, lang)}。" if ran else "")
+    return f"I stopped after {turns} turns without a final answer." + (f" Calls that ran: {_calls(ran, lang)}." if ran else "")
+
+
+def _calls(calls: list[tuple[str, dict[str, Any]]], lang: Language) -> str:
+    described = [f"{name}{_values(arguments, lang)}" for name, arguments in calls]
+    return "；".join(described) if lang == "zh" else ", then ".join(described)
 
 
 def _values(arguments: dict[str, Any], lang: Language) -> str:

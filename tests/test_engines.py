@@ -711,7 +711,8 @@ def test_max_turns_when_the_model_keeps_calling(v, toolbox):
     result, free = run(v, script, toolbox, max_turns=3)
     assert len(free) == 3
     assert (result.stopped, result.turns, result.error) == ("max_turns", 3, None)
-    assert result.answer.startswith("Stopped after 3 turns without a final answer. Last tool result: ")
+    # in the user's language (QUESTION is Chinese), naming what ran: no internal error of the repeats
+    assert result.answer == f"我在 3 轮后停了下来，还没有得到最终回答。已执行的调用：DescribeInstance（instance_id：{INSTANCE}）。"
     assert len(result.tool_calls) == 3 and result.tool_calls[0].error is None
     assert all(r.error.startswith("not executed again") for r in result.tool_calls[1:])
 
@@ -844,6 +845,14 @@ def test_roleplay_several_calls_in_one_reply(v, toolbox):
                                  {"role": "tool", "tool_call_id": "call_1", "content": describe.result}]
 
 
+@variants(ALL)
+def test_a_dry_run_at_the_turn_limit_says_what_would_have_run(v, toolbox):
+    script = [v.call("DescribeInstance", {"instance_id": INSTANCE})] * 2
+    result, _ = run(v, script, toolbox, question=f"Describe {INSTANCE}", max_turns=2, dry_run=True)
+    assert (result.stopped, result.turns) == ("max_turns", 2)
+    assert result.answer == f"Dry run: no tool actually ran. It would have called DescribeInstance (instance_id: {INSTANCE})."
+
+
 def test_roleplay_own_turn_limit_is_max_turns(modelscope_loaded, toolbox):
     # Contract difference: RolePlay 0.7.2 stops by itself after 10 LLM calls, so with
     # agent.max_turns above 10 the roleplay engine stops at 10 (the native engine would go on).
@@ -851,7 +860,7 @@ def test_roleplay_own_turn_limit_is_max_turns(modelscope_loaded, toolbox):
     result, free = run(v, [v.call("DescribeInstance", {"instance_id": INSTANCE})] * 10, toolbox, max_turns=20)
     assert len(free) == 10
     assert (result.stopped, result.turns, result.error, len(result.tool_calls)) == ("max_turns", 10, None, 10)
-    assert result.answer.startswith("Stopped after 10 turns without a final answer. Last tool result: Error: ")
+    assert result.answer == f"我在 10 轮后停了下来，还没有得到最终回答。已执行的调用：DescribeInstance（instance_id：{INSTANCE}）。"
 
 
 # --- the safety checks ---------------------------------------------------------------------------
@@ -1094,3 +1103,13 @@ def test_streaming_sends_text_deltas(v, toolbox):
         streamed = call + answer
     assert "".join(events.deltas) == streamed
     assert len(events.deltas) > 3  # several deltas, not one block at the end
+
+
+@variants([NATIVE_LLAMACPP, NATIVE_OTHER, NATIVE_FC])
+def test_a_dry_runs_made_up_answer_is_not_streamed_either(v, toolbox):
+    events = Recorder(streams=True)
+    call = v.call("RenewInstance", RENEW_ARGS)
+    result, _ = run(v, [call, v.answer("已续费22个月。")], toolbox, events=events, dry_run=True)
+    assert result.answer.startswith("试运行：") and "已续费" not in result.answer
+    # the call is shown as the model writes it; the words after the dry-run note are not
+    assert "".join(events.deltas) == ("" if v.mode == "fc" else call)

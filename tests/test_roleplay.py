@@ -136,7 +136,7 @@ def test_max_turns_stops_cleanly(import_dir, toolbox):
         result = make_engine(server.api_base, toolbox, max_turns=3).run(QUESTION)
         assert len(server.chat_requests()) == 3
     assert (result.stopped, result.turns, result.error) == ("max_turns", 3, None)
-    assert result.answer.startswith("Stopped after 3 turns without a final answer.")
+    assert result.answer.startswith("我在 3 轮后停了下来，还没有得到最终回答。已执行的调用：")
     assert len(result.tool_calls) == 3 and "not executed again" in result.tool_calls[1].error
 
 

@@ -141,13 +141,18 @@ def user_answer(answer: str, records: list[ToolCallRecord], language: Language, 
     """The model's answer as the user reads it: never an internal error it repeats, nor `no_answer`
     (the agent says itself that it cannot do it); after a dry run, the agent's own account of what
     would have run (`dry_run_answer`), since whatever the model says then has no result behind it."""
-    if dry := [(r.name, r.arguments) for r in records if r.status == "dry_run"]:
+    if dry := would_have_run(records):
         return dry_run_answer(dry, language)
     errors = [r.error for r in records if r.error]
     if errors and (answer.lstrip().startswith(react.ERROR) or any(e in answer for e in errors)) \
             or no_answer(answer, records, tool_names):
         return cannot_do(language)
     return answer
+
+
+def would_have_run(records: list[ToolCallRecord]) -> list[tuple[str, dict[str, Any]]]:
+    """The calls of a dry run that would have run, as a dry run's answer names them."""
+    return [(r.name, r.arguments) for r in records if r.status == "dry_run"]
 
 
 def refuse_unrelated(record: ToolCallRecord) -> ToolCallRecord:

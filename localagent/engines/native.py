@@ -34,7 +34,7 @@ from ..prompts import dated
 from ..tools import Tool, ToolArgumentError, Toolbox
 from ..translation import name_in_chinese
 from .base import Approver, Events, History, RunResult, Stopwatch, ToolCallRecord, approve_all
-from .execution import no_answer, refuse_unrelated
+from .execution import no_answer, refuse_unrelated, would_have_run
 from .question import Question
 
 NOT_SAID = "not said"
@@ -156,7 +156,10 @@ class NativeEngine:
     # --- one LLM request ------------------------------------------------------------------
 
     def _chat(self, q: _Question, messages: list[dict], stream: bool = False, **kwargs: Any) -> Reply:
-        on_text = self.events.on_text if stream and self.events.streams else None
+        # After a dry-run call the model's words are not what the user reads (user_answer): not shown
+        # while written either, where they would flash "The TV volume was set to 30." on the screen.
+        shown = stream and self.events.streams and not would_have_run(q.result.tool_calls)
+        on_text = self.events.on_text if shown else None
         with q.llm_request() as add_usage:
             reply = self.llm.chat(messages, on_text=on_text, **kwargs)
             add_usage(reply.prompt_tokens, reply.completion_tokens)

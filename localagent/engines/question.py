@@ -18,10 +18,10 @@ from .. import react
 from ..config import AgentConfig
 from ..errors import AgentError
 from ..grounding import ConfirmChoice, Evidence
-from ..replies import Language, Translate, conversation_language
+from ..replies import Language, Translate, conversation_language, dry_run_answer, turn_limit_answer
 from ..tools import Tool, Toolbox
 from .base import Approver, Events, History, Message, RunResult, Stopwatch, ToolCallRecord, history_messages
-from .execution import CallRunner, ask_for_missing, history_evidence, user_answer
+from .execution import CallRunner, ask_for_missing, history_evidence, user_answer, would_have_run
 
 
 @dataclass
@@ -100,9 +100,11 @@ class Question:
     def at_turn_limit(self) -> None:
         """The model was still calling tools when the turns ran out."""
         self.result.stopped = "max_turns"
-        self.result.answer = f"Stopped after {self.result.turns} turns without a final answer."
-        if self.result.tool_calls:
-            self.result.answer += f" Last tool result: {react.observation_text(self.result.tool_calls[-1])}"
+        if dry := would_have_run(self.result.tool_calls):
+            self.result.answer = dry_run_answer(dry, self.language)
+        else:
+            ran = [(r.name, r.arguments) for r in self.result.tool_calls if r.executed]
+            self.result.answer = turn_limit_answer(self.result.turns, ran, self.language)
 
     @contextlib.contextmanager
     def ending(self) -> Iterator["Question"]:
