@@ -115,13 +115,16 @@ def dry_run_answer(calls: list[tuple[str, dict[str, Any]]], lang: Language) -> s
     return f"Dry run: no tool actually ran. It would have called {_calls(calls, lang)}."
 
 
-def turn_limit_answer(turns: int, ran: list[tuple[str, dict[str, Any]]], lang: Language) -> str:
+def turn_limit_answer(turns: int, ran: list[tuple[str, dict[str, Any]]], last_result: str | None,
+                      lang: Language) -> str:
     """What the user reads when the model was still calling tools at the turn limit: that the agent
-    stopped, and which calls ran; not the last call's observation, which is often an internal
-    error ("Error: not executed again: this call repeats call 1 …")."""
+    stopped, which calls ran and the last result a tool returned; not the last call's observation,
+    which is often an internal error ("Error: not executed again: this call repeats call 1 …")."""
     if lang == "zh":
-        return f"我在 {turns} 轮后停了下来，还没有得到最终回答。" + (f"已执行的调用：{_calls(ran, lang)}。" if ran else "")
-    return f"I stopped after {turns} turns without a final answer." + (f" Calls that ran: {_calls(ran, lang)}." if ran else "")
+        return (f"我在 {turns} 轮后停了下来，还没有得到最终回答。" + (f"已执行的调用：{_calls(ran, lang)}。" if ran else "")
+                + (f"最后的结果：{last_result}" if last_result else ""))
+    return (f"I stopped after {turns} turn{'s' if turns != 1 else ''} without a final answer."
+            + (f" Calls that ran: {_calls(ran, lang)}." if ran else "") + (f" The last result: {last_result}" if last_result else ""))
 
 
 def _calls(calls: list[tuple[str, dict[str, Any]]], lang: Language) -> str:

@@ -45,7 +45,8 @@ def test_both_engines_end_alike_at_the_turn_limit(engine, modelscope_loaded):
                                events=Turns()).run("echo it")
     assert (result.stopped, result.turns, turns) == ("max_turns", 2, [1, 2])
     # the calls that ran, not the last call's internal refusal ("Error: not executed again: …")
-    assert result.answer == "I stopped after 2 turns without a final answer. Calls that ran: Echo (text: once more)."
+    assert result.answer == ("I stopped after 2 turns without a final answer. Calls that ran: Echo (text: once more). "
+                             "The last result: once more")
 
 
 def test_the_endpoint_is_probed_once_per_process_whatever_the_engines():

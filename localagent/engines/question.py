@@ -103,8 +103,10 @@ class Question:
         if dry := would_have_run(self.result.tool_calls):
             self.result.answer = dry_run_answer(dry, self.language)
         else:
-            ran = [(r.name, r.arguments) for r in self.result.tool_calls if r.executed]
-            self.result.answer = turn_limit_answer(self.result.turns, ran, self.language)
+            ran = [r for r in self.result.tool_calls if r.executed]
+            last = next((r.result for r in reversed(ran) if r.status == "ran" and r.result), None)
+            self.result.answer = turn_limit_answer(self.result.turns, [(r.name, r.arguments) for r in ran], last,
+                                                   self.language)
 
     @contextlib.contextmanager
     def ending(self) -> Iterator["Question"]:
