@@ -121,10 +121,12 @@ def turn_limit_answer(turns: int, ran: list[tuple[str, dict[str, Any]]], last_re
     stopped, which calls ran and the last result a tool returned; not the last call's observation,
     which is often an internal error ("Error: not executed again: this call repeats call 1 …")."""
     if lang == "zh":
-        return (f"我在 {turns} 轮后停了下来，还没有得到最终回答。" + (f"已执行的调用：{_calls(ran, lang)}。" if ran else "")
-                + (f"最后的结果：{last_result}" if last_result else ""))
-    return (f"I stopped after {turns} turn{'s' if turns != 1 else ''} without a final answer."
-            + (f" Calls that ran: {_calls(ran, lang)}." if ran else "") + (f" The last result: {last_result}" if last_result else ""))
+        parts = [f"我在 {turns} 轮后停了下来，还没有得到最终回答。", ran and f"已执行的调用：{_calls(ran, lang)}。",
+                 last_result and f"最后的结果：{last_result}"]
+        return "".join(p for p in parts if p)
+    parts = [f"I stopped after {turns} turn{'s' if turns != 1 else ''} without a final answer.",
+             ran and f"Calls that ran: {_calls(ran, lang)}.", last_result and f"The last result: {last_result}"]
+    return " ".join(p for p in parts if p)
 
 
 def _calls(calls: list[tuple[str, dict[str, Any]]], lang: Language) -> str:
