@@ -193,8 +193,11 @@ def stream_failure(error: Exception, api_base: str, timeout: float, response: ht
 def stream_cut_off(api_base: str, response: httpx.Response, events: int, partial: str) -> IncompleteReply:
     """A stream that ended without a finish_reason (or was no stream at all)."""
     if not events:
+        head = head_of(response)
+        if "event-stream" not in response.headers.get("content-type", "") and not head.lstrip().startswith((b"{", b"[")):
+            return IncompleteReply(f"{api_base} answered with a body that is not JSON: {first_bytes(head)}")
         return IncompleteReply(f"{api_base} answered HTTP {response.status_code} without a chat completion "
-                               f"stream: {first_bytes(head_of(response))}")
+                               f"stream: {first_bytes(head)}")
     return IncompleteReply(f"the reply from {api_base} was cut off: the stream ended without a "
                            f"finish_reason{_arrived(partial)}", partial)
 

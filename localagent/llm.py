@@ -13,6 +13,10 @@ from .config import LLMConfig
 from .endpoint import (ToolCallDelta, add_tool_call_delta, endpoint_error, first_bytes, openai_client, reason,
                        redactor, server_kind, stream_cut_off, stream_failure)
 from .errors import EndpointDown, EndpointError, IncompleteReply
+from .repetition import loop_cut
+
+# How many characters a streamed reply grows between two looks for a loop.
+LOOK_EVERY = 32
 
 
 @dataclass
@@ -26,6 +30,9 @@ class Reply:
     first_token: dict[str, float] = field(default_factory=dict)
     # How likely each token of `content` was as the model wrote it, when asked for (`logprobs`) and sent.
     token_probabilities: list[float] = field(default_factory=list)
+    # The model fell into a loop: `content` ends after the loop's first round, and a streamed
+    # reply was stopped there (repetition.py).
+    looped: bool = False
 
 
 @dataclass
@@ -79,6 +86,8 @@ class LLMClient:
             raise e.redacted(self.redact) from None
         except self._openai.OpenAIError as e:
             raise endpoint_error(e, self.api_base, self.config.timeout).redacted(self.redact) from None
+        if not reply.looped and (cut := loop_cut(reply.content)) is not None:
+            reply.content, reply.looped = reply.content[:cut], True
         reply.content = self.redact(reply.content)
         for call in reply.tool_calls:
             call.arguments = self.redact(call.arguments)
@@ -127,7 +136,7 @@ class LLMClient:
         stream = self.client.chat.completions.create(
             **params, stream=True, stream_options={"include_usage": True})
         parts: list[str] = []  # joined once: a long reply in small deltas must stay linear
-        events = 0
+        events = length = looked = 0
         try:
             with stream:
                 for chunk in stream:
@@ -143,6 +152,12 @@ class LLMClient:
                     if delta.content:
                         parts.append(delta.content)
                         on_text(delta.content)
+                        length += len(delta.content)
+                        if length - looked >= LOOK_EVERY:  # looked for now and then, not at every token
+                            looked = length
+                            if (cut := loop_cut(text := "".join(parts))) is not None:
+                                reply.content, reply.looped = text[:cut], True
+                                return  # leaving the stream closes it: the server stops writing
                     if choice.logprobs and choice.logprobs.content:
                         reply.token_probabilities += [math.exp(t.logprob) for t in choice.logprobs.content]
                     for part in delta.tool_calls or []:

@@ -3,9 +3,11 @@
 Each script item is what "the model" writes for one turn: a string, or a dict with
 `content`, `tool_calls`, `status` (an HTTP error), `delay` (seconds before answering),
 `constrained` (the arguments written when the engine continues `Action Input:` under a schema),
-`finish_reason` (non-streamed: "length" for a reply cut at max_tokens) and `certainty` (how likely
+`finish_reason` (non-streamed: "length" for a reply cut at max_tokens), `certainty` (how likely
 the model found the whole reply, sent as its tokens' probabilities to a request for them; without
-it none are sent).
+it none are sent) and `pace` (seconds between the deltas of a streamed reply, as a model writes).
+A client that closes a stream midway is recorded in `hung_up`: how many of the reply's characters
+had been sent.
 Like llama.cpp it applies `stop` strings, and when the last message is an assistant prefill
 that ends in `Action Input:` it continues the last scripted call from there: as scripted after
 the relevance check, with the item's `constrained` text when the arguments are asked for again.
@@ -78,10 +80,19 @@ class ScriptedServer(LoopbackServer):
         self.logprobs = logprobs
         self.requests: list[dict[str, Any]] = []
         self.gets: list[str] = []
+        self.hung_up: list[int] = []
         self._last_text = ""
         self._constrained: str | None = None
+        self._pace = 0.0
         self._lock = threading.Lock()
         super().__init__()
+
+    def wait_hung_up(self, streams: int, timeout: float = 10) -> list[int]:
+        """`hung_up` once it holds `streams` entries: a handler sees the client gone at its next write."""
+        deadline = time.monotonic() + timeout
+        while len(self.hung_up) < streams and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self.hung_up
 
     def chat_requests(self) -> list[dict[str, Any]]:
         return [r for r in self.requests if "messages" in r]
@@ -106,7 +117,7 @@ class ScriptedServer(LoopbackServer):
                 # A reply continued after the relevance check goes on as scripted; arguments asked
                 # for again (from "Action Input: ", under a schema or not) are `constrained`.
                 rest = own if prefill.endswith(":") else (self._constrained or own.lstrip())
-                return {"content": _apply_stop(rest, body.get("stop"))}
+                return {"content": _apply_stop(rest, body.get("stop")), "pace": self._pace}
             if not self.script:
                 return {"status": 500, "message": "script exhausted: the engine made an unexpected request"}
             item = self.script.pop(0)
@@ -115,7 +126,7 @@ class ScriptedServer(LoopbackServer):
             if not (body.get("logprobs") and self.logprobs):
                 item.pop("certainty", None)
             if "Action Input:" in (item.get("content") or ""):  # the call that a continued `Action Input:` gets
-                self._last_text, self._constrained = item["content"], constrained
+                self._last_text, self._constrained, self._pace = item["content"], constrained, item.get("pace", 0)
             item["content"] = _apply_stop(item.get("content") or "", body.get("stop"))
             return item
 
@@ -149,6 +160,7 @@ class ScriptedServer(LoopbackServer):
                     self._send(item["status"], {"error": {"message": item.get("message", "scripted failure"),
                                                           "type": "server_error"}})
                     return
+                self.sent = 0
                 try:
                     if body.get("stream"):
                         self._stream(item)
@@ -156,6 +168,8 @@ class ScriptedServer(LoopbackServer):
                         self._send(200, _completion(item))
                 except (BrokenPipeError, ConnectionResetError):
                     self.close_connection = True  # the client gave up (a timeout, Ctrl-C): nothing to say
+                    if body.get("stream"):
+                        server.hung_up.append(self.sent)
 
             def _stream(self, item: dict[str, Any]) -> None:
                 self.send_response(200)
@@ -165,6 +179,8 @@ class ScriptedServer(LoopbackServer):
                 for chunk in _chunks(item):
                     self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                     self.wfile.flush()
+                    self.sent += sum(len(c["delta"].get("content") or "") for c in chunk["choices"])
+                    time.sleep(item.get("pace", 0))
                 self.wfile.write(b"data: [DONE]\n\n")
                 self.wfile.flush()
                 self.close_connection = True

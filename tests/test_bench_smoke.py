@@ -35,19 +35,31 @@ SCRIPT = [
 ]
 
 
+TIMINGS = {"cache_n": 8, "prompt_n": 2, "prompt_ms": 1.0, "predicted_n": 3, "predicted_ms": 2.0,
+           "prompt_per_second": 2000.0, "predicted_per_second": 1500.0}
+
+
 @pytest.fixture
 def llama_like(monkeypatch):
-    """The scripted server's replies carry llama.cpp's timings and cached-token count."""
-    plain = scripted_server._completion
+    """The scripted server's replies carry llama.cpp's timings and cached-token count, streamed
+    (in the usage chunk, as llama.cpp sends them) or not."""
+    plain, plain_chunks = scripted_server._completion, scripted_server._chunks
 
     def with_timings(item):
         reply = plain(item)
         reply["usage"]["prompt_tokens_details"] = {"cached_tokens": 8}
-        reply["timings"] = {"cache_n": 8, "prompt_n": 2, "prompt_ms": 1.0, "predicted_n": 3, "predicted_ms": 2.0,
-                            "prompt_per_second": 2000.0, "predicted_per_second": 1500.0}
+        reply["timings"] = dict(TIMINGS)
         return reply
 
+    def chunks_with_timings(item):
+        for chunk in plain_chunks(item):
+            if "usage" in chunk:
+                chunk["usage"]["prompt_tokens_details"] = {"cached_tokens": 8}
+                chunk["timings"] = dict(TIMINGS)
+            yield chunk
+
     monkeypatch.setattr(scripted_server, "_completion", with_timings)
+    monkeypatch.setattr(scripted_server, "_chunks", chunks_with_timings)
 
 
 def config_for(tmp_path: Path, api_base: str) -> Path:

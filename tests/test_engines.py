@@ -1116,3 +1116,38 @@ def test_a_dry_runs_made_up_answer_is_not_streamed_either(v, toolbox):
     assert result.answer.startswith("试运行：") and "已续费" not in result.answer
     # the call is shown as the model writes it; the words after the dry-run note are not
     assert "".join(events.deltas) == ("" if v.mode == "fc" else call)
+
+
+# --- a reply that falls into a loop --------------------------------------------------------------
+
+ROUND = "It was the first time that citizens had the right to take part in the government. "
+FOUNDED = "The Athenian Assembly was founded in 508 BCE. "
+
+
+@variants(ALL)
+@pytest.mark.parametrize("streams", [True, False], ids=["shown", "not-shown"])
+def test_an_answer_that_falls_into_a_loop_is_stopped_there_and_cut_after_its_first_round(v, toolbox, streams):
+    """The bundled 1.5B wrote a sentence like ROUND until max_tokens (BFCL irrelevance_171: 22 s).
+    The stream is closed where the loop shows, shown on a terminal or not."""
+    looping = FOUNDED + ROUND * 60
+    with ScriptedServer([{"content": v.answer(looping), "pace": 0.002}], owned_by=v.server) as server:
+        result = make_engine(v, server.api_base, toolbox, events=Recorder(streams=streams)).run(
+            "Who made the laws in ancient Athens?")
+        [sent] = server.wait_hung_up(1)
+    assert (result.stopped, result.answer) == ("answer", FOUNDED + ROUND.strip())
+    assert sent < len(looping) // 4  # the client closed the stream after a few rounds
+
+
+@variants([NATIVE_LLAMACPP, ROLEPLAY])
+def test_arguments_that_fall_into_a_loop_are_stopped_and_the_call_does_not_run(v, toolbox, deploy_log):
+    """BFCL irrelevance_129: `{"traits": [0.3, 0.2, 0.4, 0.1, 0.2, 0.3, 0.1, 0.2, 0.3, …` to max_tokens."""
+    looping = '{"instance_id": "' + INSTANCE + '", "period": [' + "1, 2, 3, " * 200
+    script = [{"content": v.call("RenewInstance", looping), "pace": 0.002, "constrained": looping},
+              v.answer("参数有误，没有续费。")]
+    with ScriptedServer(script, owned_by=v.server) as server:
+        result = make_engine(v, server.api_base, toolbox).run(QUESTION)
+        # native: the free arguments, then the arguments asked for again under the schema
+        hung_up = server.wait_hung_up(2 if v.prefill else 1)
+    assert result.answer == "参数有误，没有续费。"
+    assert not deploy_log.exists() and all(r.status != "ok" for r in result.tool_calls)
+    assert hung_up and all(sent < len(looping) // 4 for sent in hung_up)

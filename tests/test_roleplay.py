@@ -100,7 +100,7 @@ def test_answer_label_and_history_non_streaming(import_dir, toolbox):
     assert (result.stopped, result.answer, result.tool_calls) == ("answer", "你好！", [])
     assert events.text == ""  # not streaming: nothing to on_text
     [request] = server.chat_requests()
-    assert request.get("stream") is False
+    assert request.get("stream") is True  # read as a stream all the same: a loop is stopped where it shows
     assert [m["role"] for m in request["messages"]] == ["system", "user", "assistant", "user"]
 
 

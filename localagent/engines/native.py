@@ -47,6 +47,8 @@ YES, YES_AGAIN = 0.5, 0.7
 # relevance check to be left out: an unrelated tool is reached for less surely (bench/README.md,
 # "relevance").
 SURE = 0.93
+# Replies of at most this many tokens are read whole: too short for a loop to cost much.
+SHORT = 64
 
 
 @dataclass
@@ -159,7 +161,10 @@ class NativeEngine:
         # After a dry-run call the model's words are not what the user reads (user_answer): not shown
         # while written either, where they would flash "The TV volume was set to 30." on the screen.
         shown = stream and self.events.streams and not would_have_run(q.result.tool_calls)
-        on_text = self.events.on_text if shown else None
+        # A reply that may run long is read as a stream, shown or not: where the model falls into a
+        # loop, the stream is stopped (llm.py, repetition.py) instead of waiting for max_tokens.
+        long = not kwargs.get("top_logprobs") and (kwargs.get("max_tokens") or self.llm.config.max_tokens) > SHORT
+        on_text = self.events.on_text if shown else _unseen if long else None
         with q.llm_request() as add_usage:
             reply = self.llm.chat(messages, on_text=on_text, **kwargs)
             add_usage(reply.prompt_tokens, reply.completion_tokens)
@@ -478,6 +483,10 @@ class NativeEngine:
             q.messages.append({"role": "user", "content": react.observation_message(texts)})
         else:
             q.scratchpad += react.observation_message(texts) + "\n"
+
+
+def _unseen(text: str) -> None:
+    """Where a streamed reply that is not shown goes."""
 
 
 def _does(tool: Tool) -> str:

@@ -25,10 +25,11 @@ from ..endpoint import (Endpoint, ToolCallDelta, add_tool_call_delta, endpoint_e
                         stream_cut_off, stream_failure)
 from .. import react
 from ..lenient_json import loads_lenient
-from ..llm import LLMClient
+from ..llm import LOOK_EVERY, LLMClient
 from ..parsing import parse_reply
 from ..tools import Tool, Toolbox
 from ..prompts import dated
+from ..repetition import loop_cut
 from ..replies import in_language
 from ..translation import name_in_chinese
 from .base import Approver, Events, History, RunResult, ToolCallRecord, approve_all
@@ -146,7 +147,8 @@ class _LLMFixes:
                 yield chunk
             usage = self.last_call_usage_info or {}
             add_usage(usage.get("prompt_tokens"), usage.get("completion_tokens"))
-        state.reply = text
+        cut = loop_cut(text)  # a loop's rounds after the first are no part of the answer
+        state.reply = text if cut is None else text[:cut]
         if message is not None:
             yield message  # RolePlay stops reading here
 
@@ -154,8 +156,10 @@ class _LLMFixes:
     # fails on a reply without usage
     # fix: a stream that broke off was taken as the whole reply, and a failure midway surfaced as
     # a bare httpx error: both are an IncompleteReply with the text so far, as in llm.py
+    # fix: a reply that falls into a loop ran on to max_tokens; the stream now stops where the loop
+    # shows, as in llm.py
     def stat_last_call_token_info_stream(self, response):
-        parts, events, finished = [], 0, False
+        parts, events, finished, length, looked = [], 0, False, 0, 0
         try:
             for chunk in response:
                 events += 1
@@ -164,7 +168,13 @@ class _LLMFixes:
                 if chunk.choices:
                     finished = finished or bool(chunk.choices[0].finish_reason)
                     parts.append(chunk.choices[0].delta.content or "")
+                    length += len(parts[-1])
                 yield chunk
+                if length - looked >= LOOK_EVERY:
+                    looked = length
+                    if loop_cut("".join(parts)) is not None:
+                        response.close()  # the server stops writing
+                        return
         except (httpx.HTTPError, ValueError) as e:
             raise stream_failure(e, self.endpoint, self.timeout, response.response, "".join(parts)) from None
         if not finished:
@@ -318,8 +328,10 @@ class RolePlayEngine:
                           generate_cfg={"temperature": cfg.temperature, "max_tokens": cfg.max_tokens},
                           is_chat=True, is_function_call=cfg.is_function_call)
         llm.state = state
+        # Replies are read as streams, shown or not (events.on_text only when events stream): where the
+        # model falls into a loop, the stream is stopped (repetition.py).
         agent = self.ms.RolePlay([self.ms.Tool(t, state) for t in self.toolbox.tools.values()], state, llm=llm,
-                                 instruction=self.system_prompt(state.today), stream=self.events.streams)
+                                 instruction=self.system_prompt(state.today), stream=True)
         steps: list[str] = []  # what RolePlay yields in ReAct mode: the model's text and the observations
         with state.ending():
             try:

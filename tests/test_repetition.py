@@ -1,0 +1,68 @@
+"""Where a model's text falls into a loop (repetition.py), on what the bundled 1.5B wrote in
+bench runs and on text that repeats itself without being a loop."""
+from __future__ import annotations
+
+import pytest
+
+from localagent.repetition import loop_cut
+
+ATHENS = ("1. The Athenian Assembly was the first democratic government in the world. It was established "
+          "in 508 BCE. It was the first time that citizens had the right to vote on important issues. ")
+ROUND = "It was the first time that citizens had the right to participate in the government. "
+
+
+def kept(text: str) -> str:
+    cut = loop_cut(text)
+    assert cut is not None, text
+    return text[:cut]
+
+
+# --- loops the bundled model wrote (BFCL irrelevance_171, _21, _129, _206 in bench/results) ------
+
+def test_a_sentence_written_over_and_over_keeps_whole_sentences_and_no_second_round():
+    text = ATHENS + ROUND * 30 + "It was the first time that citi"
+    assert kept(text) == ATHENS + ROUND  # one round, though it shares its start with the sentence before it
+
+
+def test_a_number_that_never_ends_keeps_its_start():
+    assert kept("Final Answer: 0." + "0" * 400) == "Final Answer: 0.0"
+
+
+def test_an_argument_list_that_repeats_is_cut_after_one_round():
+    text = 'Action Input: {"traits": [0.3, 0.2, 0.4, 0.1, 0.2, 0.3' + ", 0.1, 0.2, 0.3" * 40
+    assert kept(text) == 'Action Input: {"traits": [0.3, 0.2, 0.4, 0.1, 0.2, 0.3'
+    lakers = '{"team_name": "Los Angeles Lakers", "details": [' + '"roster", "results", "upcoming_matches", ' * 20
+    assert kept(lakers) == '{"team_name": "Los Angeles Lakers", "details": ["roster", "results", "upcoming_matches", '
+
+
+def test_a_chinese_loop():
+    text = "建议您：" + "多喝水，早点休息。" * 12
+    assert kept(text) == "建议您：多喝水，早点休息。"
+
+
+def test_a_loop_shows_once_its_round_is_written_a_third_time():
+    assert loop_cut(ATHENS + ROUND * 2 + ROUND[:-10]) is None  # said twice: not yet a loop
+    assert loop_cut(ATHENS + ROUND * 3) is not None
+
+
+# --- text that repeats itself and is no loop ---------------------------------------------------
+
+@pytest.mark.parametrize("text", [
+    # a list whose items share their words
+    "- Order 1001: shipped, expected to arrive tomorrow by noon.\n"
+    "- Order 1002: shipped, expected to arrive tomorrow by noon.\n"
+    "- Order 1003: shipped, expected to arrive tomorrow by noon.\n"
+    "- Order 1004: shipped, expected to arrive tomorrow by noon.\n",
+    # a table's rule and rows that differ only in their numbers
+    "| day | weather | high |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
+    + "".join(f"| 12-0{d} | sunny | 2{d} |\n" for d in range(1, 8)),
+    # numbers a user gave
+    '{"values": [3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9, 7, 9, 3, 2, 3, 8, 4, 6, 2, 6, 4, 3, 3, 8, 3, 2, 7, 9]}',
+    # a rule drawn with one character
+    "Summary\n" + "=" * 100 + "\nAll three parcels arrived.",
+    # the same sentence twice
+    "已为您续费。已为您续费。",
+    "",
+])
+def test_repetition_that_is_not_a_loop(text):
+    assert loop_cut(text) is None
