@@ -1108,7 +1108,7 @@ def test_streaming_sends_text_deltas(v, toolbox):
     assert len(events.deltas) > 3  # several deltas, not one block at the end
 
 
-@variants([NATIVE_LLAMACPP, NATIVE_OTHER, NATIVE_FC])
+@variants(ALL)
 def test_a_dry_runs_made_up_answer_is_not_streamed_either(v, toolbox):
     events = Recorder(streams=True)
     call = v.call("RenewInstance", RENEW_ARGS)

@@ -33,6 +33,7 @@ from ..repetition import loop_cut
 from ..replies import in_language
 from ..translation import name_in_chinese
 from .base import Approver, Events, History, RunResult, ToolCallRecord, approve_all
+from .execution import would_have_run
 from .question import Question
 
 LLM_NAME = "localagent-openai"  # the model_server name our LLM class is registered under
@@ -136,13 +137,16 @@ class _LLMFixes:
         """Streams text to events.on_text and accounts time and tokens; a dict (a message) ends it."""
         state, text, message = self.state, "", None
         self.last_call_usage_info = {}
+        # After a dry-run call the model's words are not what the user reads (user_answer): not
+        # shown while written either, as in the native engine.
+        shown = state.events.streams and not would_have_run(state.result.tool_calls)
         with state.llm_request() as add_usage:
             for chunk in chunks:
                 if isinstance(chunk, dict):
                     message = chunk
                     break
                 text += chunk
-                if state.events.streams:
+                if shown:
                     state.events.on_text(chunk)
                 yield chunk
             usage = self.last_call_usage_info or {}
