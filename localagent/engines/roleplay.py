@@ -54,7 +54,8 @@ class _AskUser(Exception):
 class _State(Question):
     """One question, with what RolePlay's LLM and tools share while it is answered."""
 
-    reply: str = ""  # the text of the latest LLM reply
+    reply: str = ""  # the text of the latest LLM reply (a loop cut after its first round)
+    written: str = ""  # the same as the model wrote it
     pending: dict | None = field(default=None, repr=False)  # function calling: the calls awaiting their results
     observations: list[str] = field(default_factory=list)  # one per call of the latest reply
     called_in: int = 0  # the turn whose reply last called a tool
@@ -152,7 +153,7 @@ class _LLMFixes:
             usage = self.last_call_usage_info or {}
             add_usage(usage.get("prompt_tokens"), usage.get("completion_tokens"))
         cut = loop_cut(text)  # a loop's rounds after the first are no part of the answer
-        state.reply = text if cut is None else text[:cut]
+        state.reply, state.written = (text if cut is None else text[:cut]), text
         if message is not None:
             yield message  # RolePlay stops reading here
 
@@ -303,6 +304,16 @@ def _modelscope() -> SimpleNamespace:
     )
 
 
+def _remembered(steps: str, written: str, reply: str, said: str, answer: str) -> str:
+    """The steps memory keeps: where the agent's words replace the model's answer (a dry run's
+    account, "cannot") or a loop was cut from its reply, the last reply becomes the answer the user
+    read, so the next question does not go on from a result the model made up (as in the native
+    engine)."""
+    if (answer == said and written == reply) or not steps.endswith(written):
+        return steps.strip()
+    return f"{steps[:len(steps) - len(written)]}{react.final_answer(answer)}".strip()
+
+
 @functools.cache
 def _create_params() -> frozenset[str]:
     """The keyword arguments chat.completions.create accepts, less those the package sets itself."""
@@ -345,7 +356,9 @@ class RolePlayEngine:
                         steps.append(chunk)  # the LLM streams the text deltas to events.on_text itself
                 if result.tool_calls and state.called_in == result.turns:
                     raise _TurnLimit  # RolePlay's own limit (10 turns) ended it after a call, without an answer
-                state.answered(react.last_answer(state.reply), "" if cfg.is_function_call else "".join(steps).strip())
+                state.answered(said := react.last_answer(state.reply), "")  # function calling: the answer itself
+                if not cfg.is_function_call:
+                    result.trace = _remembered("".join(steps), state.written, state.reply, said, result.answer)
             except _AskUser as ask:
                 to_chinese = functools.partial(name_in_chinese, LLMClient(cfg, self.api_base).chat)
                 state.ask_for_missing(ask.record, to_chinese, remember_trace=not cfg.is_function_call)
