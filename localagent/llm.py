@@ -13,10 +13,7 @@ from .config import LLMConfig
 from .endpoint import (ToolCallDelta, add_tool_call_delta, endpoint_error, first_bytes, openai_client, reason,
                        redactor, server_kind, stream_cut_off, stream_failure)
 from .errors import EndpointDown, EndpointError, IncompleteReply
-from .repetition import loop_cut
-
-# How many characters a streamed reply grows between two looks for a loop.
-LOOK_EVERY = 32
+from .repetition import LoopWatch, loop_cut
 
 
 @dataclass
@@ -135,8 +132,8 @@ class LLMClient:
     def _read_stream(self, params: dict[str, Any], on_text: Callable[[str], None], reply: Reply) -> None:
         stream = self.client.chat.completions.create(
             **params, stream=True, stream_options={"include_usage": True})
-        parts: list[str] = []  # joined once: a long reply in small deltas must stay linear
-        events = length = looked = 0
+        text = LoopWatch()
+        events = 0
         try:
             with stream:
                 for chunk in stream:
@@ -150,22 +147,18 @@ class LLMClient:
                     reply.finish_reason = choice.finish_reason or reply.finish_reason
                     delta = choice.delta
                     if delta.content:
-                        parts.append(delta.content)
                         on_text(delta.content)
-                        length += len(delta.content)
-                        if length - looked >= LOOK_EVERY:  # looked for now and then, not at every token
-                            looked = length
-                            if (cut := loop_cut(text := "".join(parts))) is not None:
-                                reply.content, reply.looped = text[:cut], True
-                                return  # leaving the stream closes it: the server stops writing
+                        if (cut := text.add(delta.content)) is not None:
+                            reply.content, reply.looped = text.text()[:cut], True
+                            return  # leaving the stream closes it: the server stops writing
                     if choice.logprobs and choice.logprobs.content:
                         reply.token_probabilities += [math.exp(t.logprob) for t in choice.logprobs.content]
                     for part in delta.tool_calls or []:
                         add_tool_call_delta(reply.tool_calls, part)
         except (httpx.HTTPError, ValueError, self._openai.OpenAIError) as e:
-            reply.content = "".join(parts)
+            reply.content = text.text()
             raise stream_failure(e, self.api_base, self.config.timeout, stream.response, reply.content) from None
-        reply.content = "".join(parts)
+        reply.content = text.text()
         if reply.finish_reason is None:
             raise stream_cut_off(self.api_base, stream.response, events, reply.content)
 

@@ -39,3 +39,32 @@ def loop_cut(text: str) -> int | None:
         ends = [m.end() for m in _SENTENCE_END.finditer(text, start, start + 2 * period) if m.end() - start >= period]
         return ends[0] if ends else start + period
     return None
+
+
+class LoopWatch:
+    """A streamed reply's text as it arrives, looked at for a loop every LOOK_EVERY characters:
+    often enough to stop one a round or so after it shows, seldom enough to cost nothing. Only the
+    end is looked at (TAIL characters), so a long reply costs no more per look than a short one."""
+
+    LOOK_EVERY = 32
+    TAIL = (ROUNDS + 2) * LONGEST_ROUND  # the longest loop as it shows, and the sentence it starts in
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []  # joined when asked for: a long reply in small deltas stays linear
+        self.length = self._looked = 0
+
+    def add(self, delta: str) -> int | None:
+        """Where to cut the text so far, now that it ends in a loop; None while it does not."""
+        if not delta:
+            return None
+        self.parts.append(delta)
+        self.length += len(delta)
+        if self.length - self._looked < self.LOOK_EVERY:
+            return None
+        self._looked = self.length
+        tail = "".join(self.parts[-self.TAIL:])[-self.TAIL:]  # a delta holds one character or more
+        cut = loop_cut(tail)
+        return None if cut is None else self.length - len(tail) + cut
+
+    def text(self) -> str:
+        return "".join(self.parts)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from localagent.repetition import loop_cut
+from localagent.repetition import LoopWatch, loop_cut
 
 ATHENS = ("1. The Athenian Assembly was the first democratic government in the world. It was established "
           "in 508 BCE. It was the first time that citizens had the right to vote on important issues. ")
@@ -66,3 +66,16 @@ def test_a_loop_shows_once_its_round_is_written_a_third_time():
 ])
 def test_repetition_that_is_not_a_loop(text):
     assert loop_cut(text) is None
+
+
+def test_a_stream_is_looked_at_as_it_arrives_and_cut_where_the_whole_text_loops():
+    """LoopWatch looks only at the end of a long reply, and its cut is a place in the whole text."""
+    before = " ".join(f"step {i}." for i in range(600)) + " "  # 5,000 characters that do not loop
+    text = before + ATHENS + ROUND * 6
+    watch, cut = LoopWatch(), None
+    for i in range(0, len(text), 3):  # deltas of a few characters, as a server sends them
+        if (cut := watch.add(text[i:i + 3])) is not None:
+            break
+    assert cut is not None and watch.length < len(text)  # seen before the reply ends
+    assert watch.text()[:cut] == before + ATHENS + ROUND
+    assert watch.add("") is None

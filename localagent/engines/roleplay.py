@@ -25,11 +25,11 @@ from ..endpoint import (Endpoint, ToolCallDelta, add_tool_call_delta, endpoint_e
                         stream_cut_off, stream_failure)
 from .. import react
 from ..lenient_json import loads_lenient
-from ..llm import LOOK_EVERY, LLMClient
+from ..llm import LLMClient
 from ..parsing import parse_reply
 from ..tools import Tool, Toolbox
 from ..prompts import dated
-from ..repetition import loop_cut
+from ..repetition import LoopWatch, loop_cut
 from ..replies import in_language
 from ..translation import name_in_chinese
 from .base import Approver, Events, History, RunResult, ToolCallRecord, approve_all
@@ -164,26 +164,24 @@ class _LLMFixes:
     # fix: a reply that falls into a loop ran on to max_tokens; the stream now stops where the loop
     # shows, as in llm.py
     def stat_last_call_token_info_stream(self, response):
-        parts, events, finished, length, looked = [], 0, False, 0, 0
+        text, events, finished = LoopWatch(), 0, False
         try:
             for chunk in response:
                 events += 1
                 if chunk.usage:
                     self.last_call_usage_info = chunk.usage.model_dump()
+                looped = False
                 if chunk.choices:
                     finished = finished or bool(chunk.choices[0].finish_reason)
-                    parts.append(chunk.choices[0].delta.content or "")
-                    length += len(parts[-1])
+                    looped = text.add(chunk.choices[0].delta.content or "") is not None
                 yield chunk
-                if length - looked >= LOOK_EVERY:
-                    looked = length
-                    if loop_cut("".join(parts)) is not None:
-                        response.close()  # the server stops writing
-                        return
+                if looped:
+                    response.close()  # the server stops writing; _reply cuts the text
+                    return
         except (httpx.HTTPError, ValueError) as e:
-            raise stream_failure(e, self.endpoint, self.timeout, response.response, "".join(parts)) from None
+            raise stream_failure(e, self.endpoint, self.timeout, response.response, text.text()) from None
         if not finished:
-            raise stream_cut_off(self.endpoint, response.response, events, "".join(parts))
+            raise stream_cut_off(self.endpoint, response.response, events, text.text())
 
     def stat_last_call_token_info_no_stream(self, response):
         self.last_call_usage_info = response.usage.model_dump() if response.usage else {}
