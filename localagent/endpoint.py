@@ -19,6 +19,7 @@ from .config import Config, LLMConfig
 from .deadline import DeadlineExceeded, deadline_hooks, head_of
 from .errors import ContextOverflow, EndpointDown, EndpointError, EndpointHTTPError, EndpointTimeout, IncompleteReply
 from .redaction import Redactor
+from .repetition import LoopWatch
 
 # The openai client's own pool limits (httpx's default of 100 connections would queue a batch).
 _LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
@@ -141,15 +142,23 @@ class ToolCallDelta:
     arguments: str = ""
 
 
-def add_tool_call_delta(calls: list[ToolCallDelta], part: Any) -> None:
-    """One streamed `delta.tool_calls` item: a new call at its index, or more of one."""
-    while len(calls) <= (part.index or 0):
+def add_tool_call_delta(calls: list[ToolCallDelta], part: Any, written: dict[int, LoopWatch] | None = None) -> bool:
+    """One streamed `delta.tool_calls` item: a new call at its index, or more of one. With `written`
+    (each call's arguments as they arrive, by index), True when the call's arguments now end in a
+    loop: they are cut after its first round, and the stream is to be stopped (repetition.py)."""
+    index = part.index or 0
+    while len(calls) <= index:
         calls.append(ToolCallDelta())
-    call = calls[part.index or 0]
+    call = calls[index]
     call.id = part.id or call.id
+    more = part.function.arguments or "" if part.function else ""
     if part.function:
         call.name += part.function.name or ""
-        call.arguments += part.function.arguments or ""
+        call.arguments += more
+    if written is None or (cut := written.setdefault(index, LoopWatch()).add(more)) is None:
+        return False
+    call.arguments = call.arguments[:cut]
+    return True
 
 
 def endpoint_error(error: Exception, api_base: str, timeout: float) -> EndpointError:

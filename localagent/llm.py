@@ -27,9 +27,18 @@ class Reply:
     first_token: dict[str, float] = field(default_factory=dict)
     # How likely each token of `content` was as the model wrote it, when asked for (`logprobs`) and sent.
     token_probabilities: list[float] = field(default_factory=list)
-    # The model fell into a loop: `content` ends after the loop's first round, and a streamed
-    # reply was stopped there (repetition.py).
+    # The model fell into a loop: `content` (or a call's arguments) ends after the loop's first
+    # round, and a streamed reply was stopped there (repetition.py).
     looped: bool = False
+
+
+def _cut_loops(reply: Reply) -> None:
+    """A reply read whole that ends in a loop, its text or a call's arguments, cut after its first round."""
+    if (cut := loop_cut(reply.content)) is not None:
+        reply.content, reply.looped = reply.content[:cut], True
+    for call in reply.tool_calls:
+        if (cut := loop_cut(call.arguments)) is not None:
+            call.arguments, reply.looped = call.arguments[:cut], True
 
 
 @dataclass
@@ -83,8 +92,8 @@ class LLMClient:
             raise e.redacted(self.redact) from None
         except self._openai.OpenAIError as e:
             raise endpoint_error(e, self.api_base, self.config.timeout).redacted(self.redact) from None
-        if not reply.looped and (cut := loop_cut(reply.content)) is not None:
-            reply.content, reply.looped = reply.content[:cut], True
+        if not reply.looped:
+            _cut_loops(reply)
         reply.content = self.redact(reply.content)
         for call in reply.tool_calls:
             call.arguments = self.redact(call.arguments)
@@ -133,6 +142,7 @@ class LLMClient:
         stream = self.client.chat.completions.create(
             **params, stream=True, stream_options={"include_usage": True})
         text = LoopWatch()
+        arguments: dict[int, LoopWatch] = {}  # each tool call's, by its index
         events = 0
         try:
             with stream:
@@ -154,7 +164,9 @@ class LLMClient:
                     if choice.logprobs and choice.logprobs.content:
                         reply.token_probabilities += [math.exp(t.logprob) for t in choice.logprobs.content]
                     for part in delta.tool_calls or []:
-                        add_tool_call_delta(reply.tool_calls, part)
+                        if add_tool_call_delta(reply.tool_calls, part, arguments):
+                            reply.content, reply.looped = text.text(), True
+                            return
         except (httpx.HTTPError, ValueError, self._openai.OpenAIError) as e:
             reply.content = text.text()
             raise stream_failure(e, self.api_base, self.config.timeout, stream.response, reply.content) from None

@@ -7,7 +7,7 @@ Each script item is what "the model" writes for one turn: a string, or a dict wi
 the model found the whole reply, sent as its tokens' probabilities to a request for them; without
 it none are sent) and `pace` (seconds between the deltas of a streamed reply, as a model writes).
 A client that closes a stream midway is recorded in `hung_up`: how many of the reply's characters
-had been sent.
+(text and arguments) had been sent.
 Like llama.cpp it applies `stop` strings, and when the last message is an assistant prefill
 that ends in `Action Input:` it continues the last scripted call from there: as scripted after
 the relevance check, with the item's `constrained` text when the arguments are asked for again.
@@ -179,7 +179,9 @@ class ScriptedServer(LoopbackServer):
                 for chunk in _chunks(item):
                     self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                     self.wfile.flush()
-                    self.sent += sum(len(c["delta"].get("content") or "") for c in chunk["choices"])
+                    self.sent += sum(len(c["delta"].get("content") or "") + sum(
+                        len(t["function"]["arguments"]) for t in c["delta"].get("tool_calls") or [])
+                        for c in chunk["choices"])
                     time.sleep(item.get("pace", 0))
                 self.wfile.write(b"data: [DONE]\n\n")
                 self.wfile.flush()
@@ -253,8 +255,12 @@ def _chunks(item: dict[str, Any]):
                                                "top_logprobs": []}]}
         yield {**base, "choices": [choice]}
     calls = _tool_calls(item)
-    for i, call in enumerate(calls):
-        yield {**base, "choices": [{"index": 0, "delta": {"tool_calls": [{**call, "index": i}]},
-                                    "finish_reason": None}]}
+    for i, call in enumerate(calls):  # the name first, then the arguments in pieces, as a real server sends them
+        arguments = call["function"]["arguments"]
+        head = {**call, "index": i, "function": {"name": call["function"]["name"], "arguments": ""}}
+        yield {**base, "choices": [{"index": 0, "delta": {"tool_calls": [head]}, "finish_reason": None}]}
+        for j in range(0, len(arguments), 7):
+            more = {"index": i, "function": {"arguments": arguments[j:j + 7]}}
+            yield {**base, "choices": [{"index": 0, "delta": {"tool_calls": [more]}, "finish_reason": None}]}
     yield {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls" if calls else "stop"}]}
     yield {**base, "choices": [], "usage": _usage(item)}

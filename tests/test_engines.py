@@ -1139,12 +1139,13 @@ def test_an_answer_that_falls_into_a_loop_is_stopped_there_and_cut_after_its_fir
     assert ROUND * 2 not in result.trace  # memory keeps the answer as the user read it
 
 
-@variants([NATIVE_LLAMACPP, ROLEPLAY])
+@variants(ALL)
 def test_arguments_that_fall_into_a_loop_are_stopped_and_the_call_does_not_run(v, toolbox, deploy_log):
     """BFCL irrelevance_129: `{"traits": [0.3, 0.2, 0.4, 0.1, 0.2, 0.3, 0.1, 0.2, 0.3, …` to max_tokens."""
     looping = '{"instance_id": "' + INSTANCE + '", "period": [' + "1, 2, 3, " * 200
-    script = [{"content": v.call("RenewInstance", looping), "pace": 0.002, "constrained": looping},
-              v.answer("参数有误，没有续费。")]
+    call = v.call("RenewInstance", looping)
+    call = {**call, "pace": 0.002} if v.mode == "fc" else {"content": call, "pace": 0.002, "constrained": looping}
+    script = [call, v.answer("参数有误，没有续费。")]
     with ScriptedServer(script, owned_by=v.server) as server:
         result = make_engine(v, server.api_base, toolbox).run(QUESTION)
         # native: the free arguments, then the arguments asked for again under the schema

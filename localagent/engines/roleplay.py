@@ -196,17 +196,21 @@ class _LLMFixes:
                                               for c in message.tool_calls or []])
 
     def _fc_stream(self, params: dict):
-        text, calls = "", []
+        text, calls, written = "", [], {}
         response = self.client.chat.completions.create(**params, stream=True, stream_options={"include_usage": True})
-        for chunk in self.stat_last_call_token_info_stream(response):
+        chunks = self.stat_last_call_token_info_stream(response)
+        for chunk in chunks:
             if not chunk.choices:
                 continue
             delta = chunk.choices[0].delta
             if delta.content:
                 text += delta.content
                 yield delta.content
-            for part in delta.tool_calls or []:
-                add_tool_call_delta(calls, part)
+            # fix (ours, as in llm.py): arguments that fall into a loop stop the stream
+            if any([add_tool_call_delta(calls, part, written) for part in delta.tool_calls or []]):
+                chunks.close()
+                response.close()  # the server stops writing
+                break
         yield self._message(text, calls)
 
     def _message(self, text: str | None, deltas: list[ToolCallDelta]) -> dict:
