@@ -95,13 +95,13 @@ class _LLMFixes:
         self.generate_cfg = generate_cfg or {}
         self.state: _State | None = None  # set by the engine for each question
 
-    def chat(self, prompt=None, messages=None, stop=None, stream=False, **kwargs):
+    def chat(self, prompt=None, messages=None, stop=None, stream=True, **kwargs):
         # fix: no @retry(3) here; the package's wraps another @retry(3) around openai's own
         # retries (27 requests for one HTTP 500). Also counts the turn: at most agent.max_turns.
+        # Always a stream (the engine makes RolePlay with stream=True): a loop stops it.
         self.state.start_turn()
         kwargs = self._create_kwargs(kwargs)
-        chunks = self._chat_stream(messages, stop=stop, **kwargs) if stream else self._chat_once(messages, stop, kwargs)
-        return self._reply(self._parsed(chunks))
+        return self._reply(self._parsed(self._chat_stream(messages, stop=stop, **kwargs)))
 
     def _parsed(self, chunks):
         # fix: RolePlay finds calls with a one-line regex (`Action Input: (.+)`), so arguments written
@@ -117,9 +117,6 @@ class _LLMFixes:
                 "name": c.name, "arguments": c.arguments if isinstance(c.arguments, str)
                 else json.dumps(c.arguments, ensure_ascii=False)}} for c in calls]}
 
-    def _chat_once(self, messages, stop, kwargs):
-        yield self._chat_no_stream(messages, stop=stop, **kwargs) or ""
-
     def chat_with_functions(self, messages, functions=None, stream=True, **kwargs):
         # fix: the package's version sends `callbacks` to openai and returns a message object that
         # RolePlay cannot read: this yields the text, then the message as the dict RolePlay expects.
@@ -128,7 +125,7 @@ class _LLMFixes:
         params = {"model": self.model, "messages": messages, **self._create_kwargs(kwargs)}
         if functions:
             params["tools"] = [{"type": "function", "function": f} for f in functions]
-        return self._reply(self._fc_stream(params) if stream else self._fc_once(params))
+        return self._reply(self._fc_stream(params))  # always a stream, as chat
 
     def _create_kwargs(self, kwargs: dict) -> dict:
         # fix: RolePlay passes its own kwargs (callbacks, uuid_str, append_files, ...) on to openai
@@ -182,18 +179,6 @@ class _LLMFixes:
             raise stream_failure(e, self.endpoint, self.timeout, response.response, text.text()) from None
         if not finished:
             raise stream_cut_off(self.endpoint, response.response, events, text.text())
-
-    def stat_last_call_token_info_no_stream(self, response):
-        self.last_call_usage_info = response.usage.model_dump() if response.usage else {}
-        return response
-
-    def _fc_once(self, params: dict):
-        response = self.stat_last_call_token_info_no_stream(self.client.chat.completions.create(**params))
-        message = response.choices[0].message
-        if message.content:
-            yield message.content
-        yield self._message(message.content, [ToolCallDelta(c.id, c.function.name, c.function.arguments or "")
-                                              for c in message.tool_calls or []])
 
     def _fc_stream(self, params: dict):
         text, calls, written = "", [], {}
