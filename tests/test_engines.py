@@ -1139,10 +1139,16 @@ def test_an_answer_that_falls_into_a_loop_is_stopped_there_and_cut_after_its_fir
     assert ROUND * 2 not in result.trace  # memory keeps the answer as the user read it
 
 
+# BFCL irrelevance_129 wrote `{"traits": [0.3, 0.2, 0.4, 0.1, 0.2, 0.3, 0.1, 0.2, 0.3, …` to max_tokens;
+# irrelevance_149 counted `"Pantone 270", "Pantone 271", …` to max_tokens, three times.
+LOOPING_ARGUMENTS = {"repeating": "1, 2, 3, " * 200,
+                     "counting": ", ".join(f'"month {n}"' for n in range(1, 400))}
+
+
 @variants(ALL)
-def test_arguments_that_fall_into_a_loop_are_stopped_and_the_call_does_not_run(v, toolbox, deploy_log):
-    """BFCL irrelevance_129: `{"traits": [0.3, 0.2, 0.4, 0.1, 0.2, 0.3, 0.1, 0.2, 0.3, …` to max_tokens."""
-    looping = '{"instance_id": "' + INSTANCE + '", "period": [' + "1, 2, 3, " * 200
+@pytest.mark.parametrize("loop", LOOPING_ARGUMENTS)
+def test_arguments_that_fall_into_a_loop_are_stopped_and_the_call_does_not_run(v, toolbox, deploy_log, loop):
+    looping = '{"instance_id": "' + INSTANCE + '", "period": [' + LOOPING_ARGUMENTS[loop]
     call = v.call("RenewInstance", looping)
     call = {**call, "pace": 0.002} if v.mode == "fc" else {"content": call, "pace": 0.002, "constrained": looping}
     script = [call, v.answer("参数有误，没有续费。")]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from localagent.repetition import LoopWatch, loop_cut
+from localagent.repetition import COUNTED_ROUNDS, LoopWatch, counting_cut, loop_cut
 
 ATHENS = ("1. The Athenian Assembly was the first democratic government in the world. It was established "
           "in 508 BCE. It was the first time that citizens had the right to vote on important issues. ")
@@ -70,7 +70,7 @@ def test_repetition_that_is_not_a_loop(text):
 
 def test_a_stream_is_looked_at_as_it_arrives_and_cut_where_the_whole_text_loops():
     """LoopWatch looks only at the end of a long reply, and its cut is a place in the whole text."""
-    before = " ".join(f"step {i}." for i in range(600)) + " "  # 5,000 characters that do not loop
+    before = " ".join(f"step {i * 37 % 101}." for i in range(600)) + " "  # 5,000 characters: no loop, no counting
     text = before + ATHENS + ROUND * 6
     watch, cut = LoopWatch(), None
     for i in range(0, len(text), 3):  # deltas of a few characters, as a server sends them
@@ -79,3 +79,49 @@ def test_a_stream_is_looked_at_as_it_arrives_and_cut_where_the_whole_text_loops(
     assert cut is not None and watch.length < len(text)  # seen before the reply ends
     assert watch.text()[:cut] == before + ATHENS + ROUND
     assert watch.add("") is None
+
+
+# --- counting: rounds that differ only in numbers that step (BFCL irrelevance_149) -------------
+
+PANTONE = '{"target_color": "sky blue", "available_colors": [' + ", ".join(f'"Pantone {n}"' for n in range(270, 330))
+
+
+def stopped(text: str, delta: int = 7) -> str | None:
+    """What is kept of `text` streamed in deltas, where LoopWatch stops it; None when it never does."""
+    watch = LoopWatch()
+    for i in range(0, len(text), delta):
+        if (cut := watch.add(text[i:i + delta])) is not None:
+            return watch.text()[:cut]
+    return None
+
+
+def test_counting_in_a_calls_arguments_is_stopped_after_whole_rounds():
+    kept_text = stopped(PANTONE)
+    assert kept_text is not None and kept_text.endswith('", ') and len(kept_text) < len(PANTONE) // 2
+    assert kept_text.count('"Pantone ') >= COUNTED_ROUNDS  # every whole round written is kept
+
+
+def test_a_numbered_list_of_one_item_over_and_over_is_counting():
+    looping = "Here are sushi places in Tokyo:\n1. Sushi Sake\n" + "".join(f"{n}. Sushi Nakamura\n" for n in range(2, 60))
+    assert stopped(looping).endswith("Sushi Nakamura") and len(stopped(looping)) < len(looping) // 2
+    assert counting_cut("第1天：休息\n" * 1 + "".join(f"第{n}天：休息\n" for n in range(2, 30))) is not None
+
+
+@pytest.mark.parametrize("text", [
+    # a multiplication table, and a week's days: they count, but not for long
+    "".join(f"7 x {n} = {7 * n}\n" for n in range(1, 13)),
+    "".join(f"| 2026-12-0{d} | sunny | 2{d} °C |\n" for d in range(1, 8)),
+    # numbers that do not step evenly: cash flows, an account number, digits of pi
+    "Cash flows: " + ", ".join(f"${n}" for n in [-100, 40, 60, 80, 100, 120, 90, 60, 30] * 3),
+    "Account 6222 0211 0000 1234 5678 9012 3456 7890 1234 5678 9012 3456 7890 1234 5678 9012 3456",
+    # counting without a word: a user's list of numbers
+    ", ".join(str(n) for n in range(1, 100)),
+])
+def test_text_that_counts_a_little_or_not_at_all_is_not_stopped(text):
+    assert stopped(text) is None and counting_cut(text) is None
+
+
+def test_a_reply_read_whole_is_not_cut_for_counting():
+    """A reply that ended by itself counted no further than it meant to (loop_cut: exact loops only)."""
+    table = "".join(f"7 x {n} = {7 * n}\n" for n in range(1, 31))
+    assert loop_cut(table) is None
