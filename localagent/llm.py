@@ -21,8 +21,9 @@ class Reply:
     content: str = ""
     tool_calls: list[ToolCallDelta] = field(default_factory=list)
     finish_reason: str | None = None
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
+    # As the server reported them; None when it did not (a stream stopped before its usage).
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
     # The likeliest first tokens and their probabilities, when asked for (`top_logprobs`) and sent.
     first_token: dict[str, float] = field(default_factory=dict)
     # How likely each token of `content` was as the model wrote it, when asked for (`logprobs`) and sent.

@@ -116,8 +116,9 @@ def print_result(result: RunResult, verbose: bool = False) -> None:
 
 def print_stats(result: RunResult) -> None:
     t, u = result.timings, result.usage
+    uncounted = f" (and {u.uncounted_requests} request(s) the server did not count)" if u.uncounted_requests else ""
     stderr.print(f"[dim]{result.turns} turn(s) · {u.prompt_tokens} prompt + {u.completion_tokens} completion "
-                 f"tokens · {t.total_s:.2f} s total ({t.llm_s:.2f} s model, {t.tools_s:.2f} s tools)[/]")
+                 f"tokens{uncounted} · {t.total_s:.2f} s total ({t.llm_s:.2f} s model, {t.tools_s:.2f} s tools)[/]")
 
 
 def tool_kind(tool: Tool) -> str:

@@ -77,7 +77,9 @@ def counting_cut(text: str) -> int | None:
         if not any(c.isalpha() for c in masked[start:start + period]) or rounds * period < SPAN:
             continue
         if _steps(text[where[start + r * period]:where[start + (r + 1) * period]] for r in range(rounds)):
-            return where[start + rounds * period]
+            end = where[start + rounds * period]
+            # a round read from where it first repeats may begin with the sentence end of the one before
+            return m.end() if (m := _SENTENCE_END.match(text, end)) else end
     return None
 
 

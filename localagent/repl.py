@@ -44,7 +44,7 @@ class SessionStats:
     def add(self, result: RunResult) -> None:
         self.questions += 1
         self.turns += result.turns
-        self.usage.add(result.usage.prompt_tokens, result.usage.completion_tokens)
+        self.usage.add_usage(result.usage)
         for name in ("total_s", "llm_s", "tools_s"):
             setattr(self.timings, name, getattr(self.timings, name) + getattr(result.timings, name))
         self.last = result

@@ -88,6 +88,7 @@ def test_json_output_shape_with_a_tool_call(tmp_path):
                                      "status": "ran", "result": "6*7 = 42", "error": None, "refusal": None, "missing": [],
                                      "repeats": None}]
     assert result["usage"]["prompt_tokens"] == 20 and result["usage"]["completion_tokens"] > 0
+    assert result["usage"]["uncounted_requests"] == 0  # every request's usage was reported
     assert set(result["timings"]) == {"total_s", "llm_s", "tools_s", "checks_s"} and result["error"] is None
 
 

@@ -1137,6 +1137,18 @@ def test_an_answer_that_falls_into_a_loop_is_stopped_there_and_cut_after_its_fir
     assert (result.stopped, result.answer) == ("answer", FOUNDED + ROUND.strip())
     assert sent < len(looping) // 4  # the client closed the stream after a few rounds
     assert ROUND * 2 not in result.trace  # memory keeps the answer as the user read it
+    assert result.usage.uncounted_requests == 1  # the stopped stream sent no usage: not counted as 0
+
+
+@variants(ALL)
+def test_an_answer_that_counts_on_and_on_is_stopped_and_kept_to_its_last_whole_round(v, toolbox):
+    """BFCL irrelevance_149 counted `"Pantone 270", "Pantone 271", …` until max_tokens."""
+    counting = FOUNDED + "".join(f"In {n} BCE the Assembly met again. " for n in range(500, 100, -1))
+    with ScriptedServer([{"content": v.answer(counting), "pace": 0.002}], owned_by=v.server) as server:
+        result = make_engine(v, server.api_base, toolbox).run("Who made the laws in ancient Athens?")
+        [sent] = server.wait_hung_up(1)
+    assert counting.startswith(result.answer) and result.answer.endswith("met again.")
+    assert 16 <= result.answer.count("the Assembly met again") < 40 and sent < len(counting) // 4
 
 
 # BFCL irrelevance_129 wrote `{"traits": [0.3, 0.2, 0.4, 0.1, 0.2, 0.3, 0.1, 0.2, 0.3, …` to max_tokens;
@@ -1159,3 +1171,4 @@ def test_arguments_that_fall_into_a_loop_are_stopped_and_the_call_does_not_run(v
     assert result.answer == "参数有误，没有续费。"
     assert not deploy_log.exists() and all(r.status != "ok" for r in result.tool_calls)
     assert hung_up and all(sent < len(looping) // 4 for sent in hung_up)
+    assert result.usage.uncounted_requests == len(hung_up)

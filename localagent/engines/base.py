@@ -72,10 +72,20 @@ def history_messages(history: History) -> list[Message]:
 class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    # Requests whose tokens the server did not report, so not in the counts above: a stream the
+    # client stopped (a loop, repetition.py) ends before its usage, and some servers send none.
+    uncounted_requests: int = 0
 
-    def add(self, prompt: int, completion: int) -> None:
+    def add(self, prompt: int | None, completion: int | None) -> None:
+        """One request's token counts; None where the server did not report them."""
         self.prompt_tokens += prompt or 0
         self.completion_tokens += completion or 0
+        self.uncounted_requests += prompt is None or completion is None
+
+    def add_usage(self, other: Usage) -> None:
+        self.prompt_tokens += other.prompt_tokens
+        self.completion_tokens += other.completion_tokens
+        self.uncounted_requests += other.uncounted_requests
 
 
 @dataclass

@@ -94,6 +94,7 @@ class _LLMFixes:
         self.endpoint, self.timeout = api_base.rstrip("/"), timeout
         self.generate_cfg = generate_cfg or {}
         self.state: _State | None = None  # set by the engine for each question
+        self.stopped_at: int | None = None  # where the latest reply's stream was stopped at a loop (LoopWatch)
 
     def chat(self, prompt=None, messages=None, stop=None, stream=True, **kwargs):
         # fix: no @retry(3) here; the package's wraps another @retry(3) around openai's own
@@ -134,7 +135,7 @@ class _LLMFixes:
     def _reply(self, chunks):
         """Streams text to events.on_text and accounts time and tokens; a dict (a message) ends it."""
         state, text, message = self.state, "", None
-        self.last_call_usage_info = {}
+        self.last_call_usage_info, self.stopped_at = {}, None
         # After a dry-run call the model's words are not what the user reads (user_answer): not
         # shown while written either, as in the native engine.
         shown = state.events.streams and not would_have_run(state.result.tool_calls)
@@ -150,6 +151,8 @@ class _LLMFixes:
             usage = self.last_call_usage_info or {}
             add_usage(usage.get("prompt_tokens"), usage.get("completion_tokens"))
         cut = loop_cut(text)  # a loop's rounds after the first are no part of the answer
+        if cut is None:
+            cut = self.stopped_at  # counting, stopped after its last whole round
         state.reply, state.written = (text if cut is None else text[:cut]), text
         if message is not None:
             yield message  # RolePlay stops reading here
@@ -167,12 +170,13 @@ class _LLMFixes:
                 events += 1
                 if chunk.usage:
                     self.last_call_usage_info = chunk.usage.model_dump()
-                looped = False
+                cut = None
                 if chunk.choices:
                     finished = finished or bool(chunk.choices[0].finish_reason)
-                    looped = text.add(chunk.choices[0].delta.content or "") is not None
+                    cut = text.add(chunk.choices[0].delta.content or "")
                 yield chunk
-                if looped:
+                if cut is not None:
+                    self.stopped_at = cut
                     response.close()  # the server stops writing; _reply cuts the text
                     return
         except (httpx.HTTPError, ValueError) as e:
