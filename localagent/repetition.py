@@ -79,7 +79,7 @@ def counting_cut(text: str) -> int | None:
         if _steps(text[where[start + r * period]:where[start + (r + 1) * period]] for r in range(rounds)):
             end = where[start + rounds * period]
             # a round read from where it first repeats may begin with the sentence end of the one before
-            return m.end() if (m := _SENTENCE_END.match(text, end)) else end
+            return stop.end() if (stop := _SENTENCE_END.match(text, end)) else end
     return None
 
 

@@ -209,6 +209,16 @@ def test_verbose_shows_usage_per_answer(tmp_path, args):
     assert ("prompt +" in run.stderr and "completion tokens" in run.stderr) == bool(args)
 
 
+def test_verbose_says_how_many_requests_went_uncounted(tmp_path):
+    """A reply stopped in a loop ends before the server's usage: said, not counted as 0 tokens."""
+    looping = {"content": "Final Answer: " + "The Assembly met on the hill of the Pnyx. " * 80, "pace": 0.002}
+    with ScriptedServer([looping], owned_by="other") as server:
+        run = cli(tmp_path, "-c", str(config_file(tmp_path, server.api_base)), "--verbose", input="hi\n")
+    assert run.returncode == 0, run.stderr
+    assert "The Assembly met on the hill of the Pnyx." in run.stdout
+    assert "(and 1 request(s) the server did not count)" in " ".join(run.stderr.split())
+
+
 def test_sigterm_at_the_prompt_ends_the_chat(tmp_path):
     with ScriptedServer(["Final Answer: hi"], owned_by="other") as server:
         child = spawn(tmp_path, "-c", str(config_file(tmp_path, server.api_base)), "--no-transcript")
