@@ -151,7 +151,7 @@ def add_tool_call_delta(calls: list[ToolCallDelta], part: Any, written: dict[int
         calls.append(ToolCallDelta())
     call = calls[index]
     call.id = part.id or call.id
-    more = part.function.arguments or "" if part.function else ""
+    more = (part.function.arguments or "") if part.function else ""
     if part.function:
         call.name += part.function.name or ""
         call.arguments += more

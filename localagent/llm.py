@@ -28,8 +28,8 @@ class Reply:
     first_token: dict[str, float] = field(default_factory=dict)
     # How likely each token of `content` was as the model wrote it, when asked for (`logprobs`) and sent.
     token_probabilities: list[float] = field(default_factory=list)
-    # The model fell into a loop: `content` (or a call's arguments) ends after the loop's first
-    # round, and a streamed reply was stopped there (repetition.py).
+    # The model fell into a loop: `content` (or a call's arguments) is cut after the loop's first
+    # round (counting: its last whole round), and a streamed reply was stopped there (repetition.py).
     looped: bool = False
 
 

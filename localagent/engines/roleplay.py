@@ -54,7 +54,7 @@ class _AskUser(Exception):
 class _State(Question):
     """One question, with what RolePlay's LLM and tools share while it is answered."""
 
-    reply: str = ""  # the text of the latest LLM reply (a loop cut after its first round)
+    reply: str = ""  # the text of the latest LLM reply, a loop cut from it (repetition.py)
     written: str = ""  # the same as the model wrote it
     pending: dict | None = field(default=None, repr=False)  # function calling: the calls awaiting their results
     observations: list[str] = field(default_factory=list)  # one per call of the latest reply
