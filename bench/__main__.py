@@ -46,7 +46,7 @@ def parser() -> argparse.ArgumentParser:
         "native, native-unconstrained, roleplay, native-fc; comma-separated or repeated "
         "(default: native,native-unconstrained,roleplay)"))
     p.add_argument("--suite", default="all", help=(
-        "ours, everyday, errands, bfcl_simple, bfcl_multiple, bfcl_irrelevance (comma-separated) or all"))
+        "ours, everyday, errands, chores, bfcl_simple, bfcl_multiple, bfcl_irrelevance (comma-separated) or all"))
     p.add_argument("--limit", type=int, default=None, help="N cases per suite (default: every case)")
     p.add_argument("--seed", type=int, default=0, help="which N cases: a seeded sample (default 0)")
     p.add_argument("--first", action="store_true", help="take the first N cases instead of a sample")

@@ -1,4 +1,4 @@
-"""The accuracy suites: our zh/en cases (ECS `ours`, `everyday`) and BFCL's simple_python, multiple
+"""The accuracy suites: our zh/en cases (ECS `ours`, `everyday`, `errands`, `chores`) and BFCL's simple_python, multiple
 and irrelevance, with sampling."""
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ EVERYDAY_CASES = HERE / "cases" / "everyday.jsonl"
 EVERYDAY_TOOLS = HERE / "everyday_tools.json"
 ERRANDS_CASES = HERE / "cases" / "errands.jsonl"
 ERRANDS_TOOLS = HERE / "errands_tools.json"
-SUITES = ["ours", "everyday", "errands", "bfcl_simple", "bfcl_multiple", "bfcl_irrelevance"]
+CHORES_CASES = HERE / "cases" / "chores.jsonl"
+CHORES_TOOLS = HERE / "chores_tools.json"
+SUITES = ["ours", "everyday", "errands", "chores", "bfcl_simple", "bfcl_multiple", "bfcl_irrelevance"]
 BFCL_SUITES = {"bfcl_simple": "simple_python", "bfcl_multiple": "multiple", "bfcl_irrelevance": "irrelevance"}
 
 
@@ -44,6 +46,8 @@ def load_suite(name: str) -> list[dict[str, Any]]:
         return _with_tools(EVERYDAY_CASES, EVERYDAY_TOOLS)
     if name == "errands":
         return _with_tools(ERRANDS_CASES, ERRANDS_TOOLS)
+    if name == "chores":
+        return _with_tools(CHORES_CASES, CHORES_TOOLS)
     from .bfcl import load_bfcl  # needs the bfcl_eval package data
 
     return load_bfcl(BFCL_SUITES[name])

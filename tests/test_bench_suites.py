@@ -1,4 +1,4 @@
-"""Shape of the suites with tool files of their own (`everyday`, `errands`: cases and tools) and of
+"""Shape of the suites with tool files of their own (`everyday`, `errands`, `chores`: cases and tools) and of
 the BFCL irrelevance suite."""
 import json
 import re
@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from bench.scoring import match_call
-from bench.suites import ERRANDS_TOOLS, EVERYDAY_TOOLS, SUITES, load_suite, parse_suites
+from bench.suites import CHORES_TOOLS, ERRANDS_TOOLS, EVERYDAY_TOOLS, SUITES, load_suite, parse_suites
 
 ROOT = Path(__file__).resolve().parent.parent
-TOOL_FILES = {"everyday": EVERYDAY_TOOLS, "errands": ERRANDS_TOOLS}
+TOOL_FILES = {"everyday": EVERYDAY_TOOLS, "errands": ERRANDS_TOOLS, "chores": CHORES_TOOLS}
 TOOL_LISTS = {name: json.loads(path.read_text(encoding="utf-8")) for name, path in TOOL_FILES.items()}
 TOOLS = {name: {t["function"]["name"]: t["function"] for t in tools} for name, tools in TOOL_LISTS.items()}
 CASES = {name: load_suite(name) for name in TOOL_FILES}
@@ -40,9 +40,9 @@ def _fits(value, prop):
 
 
 def test_registered():
-    assert {"everyday", "errands", "bfcl_irrelevance"} <= set(SUITES)
+    assert {"everyday", "errands", "chores", "bfcl_irrelevance"} <= set(SUITES)
     assert parse_suites("everyday,bfcl_irrelevance") == ["everyday", "bfcl_irrelevance"]
-    assert {"everyday", "errands", "bfcl_irrelevance"} <= set(parse_suites("all"))
+    assert {"everyday", "errands", "chores", "bfcl_irrelevance"} <= set(parse_suites("all"))
 
 
 @pytest.mark.parametrize("suite", TOOL_FILES)
