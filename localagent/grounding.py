@@ -39,6 +39,9 @@ _SCIENTIFIC = re.compile(r"(?<![\w.])\d+(?:\.\d+)?e[-+]?\d{1,3}(?![\w.])")
 _AND_A_HALF = re.compile(r"(\d+)\s*个半")
 _EN_AND_A_HALF = re.compile(r"([a-z]+|\d+) and a half")
 _HALF = re.compile(r"(?<!个)半|(?<!and a )half")  # a half on its own, not the half of "一个半"
+# A decimal said the Chinese way, its numerals already digits: "八千七百六十二点五" reads "8762点5"
+# (8762.5); "三点五十" (3:50) reads 3.50 too, which no clock value confuses with a number.
+_CN_DECIMAL = re.compile(r"(\d+)点(\d+)")
 _WORD = re.compile(rf"[{_CJK}]+|[^\W\d_]+|\d+(?:\.\d+)?", re.U)
 # Arithmetic on numbers ("987/3.5", "(2+3)*4"): its numbers must be given, like words of free text.
 _EXPRESSION = re.compile(r"(?=.*\d)(?=.*[+*/×÷^])[\d.\s+\-*/×÷()^%=]+")
@@ -66,6 +69,7 @@ def _numbers_in(text: str) -> set[float]:
     found |= {float(n) * EN_SCALES[scale] for n, scale in _SCALED.findall(text)}
     found |= {float(n) * _MONEY_SCALES[scale] for n, scale in _MONEY_SCALED.findall(text)}
     found |= {float(n) for n in _SCIENTIFIC.findall(text)}
+    found |= {float(f"{whole}.{part}") for whole, part in _CN_DECIMAL.findall(text)}
     return found
 
 

@@ -45,6 +45,7 @@ def given(value, text, spec=None):
     (213000000, "the population is 213 million"), (3e9, "3 billion users"), (2e9, "two billion users"),
     (1200000, "$1.2M in 2020"), (2e-9, "charges of 1e-9 and 2e-9"),
     (2130000, "人口213万"), (25000, "预算2万5千"), (15000, "1.5万元"),
+    (8762.5, "读数八千七百六十二点五度"), (0.25, "零点二五"),  # a decimal said the Chinese way
     ("2022-03-11", "closing March.11, 2022"), ("2023-06-20", "this weekend, Jun.20,2023"),
     ("2023-04-04", "from 2023 April 4th to April 8th"), ("2023-04-08", "from 2023 April 4th to April 8th"),
     ("08-16-2022", "London 2022/08/16"), ("15-10-2023", "starting from 15th October,2023"),
