@@ -9,8 +9,9 @@ it none are sent) and `pace` (seconds between the deltas of a streamed reply, as
 A client that closes a stream midway is recorded in `hung_up`: how many of the reply's characters
 (text and arguments) had been sent.
 Like llama.cpp it applies `stop` strings, and when the last message is an assistant prefill
-that ends in `Action Input:` it continues the last scripted call from there: as scripted after
-the relevance check, with the item's `constrained` text when the arguments are asked for again.
+that ends in `Action Input:` it continues the last scripted call of that tool from there: as
+scripted after the relevance check, with the item's `constrained` text when the arguments are asked
+for again (another tool's arguments are the next item).
 A request constrained to a choice of strings (a grammar over a string enum) is answered with the
 next text in `choices`, else the first option as JSON. A request for the first tokens'
 probabilities (`top_logprobs`: the engine's yes/no relevance check) takes the next of `choices` too: `'"no"'`
@@ -112,7 +113,8 @@ class ScriptedServer(LoopbackServer):
                 return _first_token(self.choices.pop(0) if self.choices else '"yes"')
             if options := _string_choice(body.get("grammar")):
                 return {"content": self.choices.pop(0) if self.choices else json.dumps(options[0])}
-            if (prefill or "").rstrip().endswith("Action Input:") and "Action Input:" in self._last_text:
+            if (prefill or "").rstrip().endswith("Action Input:") and "Action Input:" in self._last_text \
+                    and _action(prefill) == _action(self._last_text):
                 own = self._last_text.split("Action Input:", 1)[-1]
                 # A reply continued after the relevance check goes on as scripted; arguments asked
                 # for again (from "Action Input: ", under a schema or not) are `constrained`.
@@ -204,6 +206,11 @@ def _first_token(choice: str | dict[str, float]) -> dict[str, Any]:
         said = json.loads(choice).capitalize()
         choice = {said: 0.9, "Yes" if said == "No" else "No": 0.1}
     return {"content": max(choice, key=choice.get), "first_token": choice}
+
+
+def _action(text: str) -> str:
+    """The tool of the last `Action:` line of a text."""
+    return text.rsplit("Action:", 1)[-1].split("\n", 1)[0].strip()
 
 
 def _apply_stop(text: str, stop: Any) -> str:

@@ -624,7 +624,8 @@ def test_native_asks_under_a_grammar_a_server_that_sends_no_probabilities(toolbo
 
 def test_native_picks_another_tool_after_one_that_does_not_serve(toolbox, deploy_log):
     """Another tool is left: the model reads its check and may choose it; a tool judged once is not
-    asked about again, and one the model insists on ends the question in an answer."""
+    asked about again. One the model insists on is not run: it then picks, under a grammar, from
+    the tools not judged yet or none; none ends the question in an answer."""
     v = NATIVE_LLAMACPP
     deploy = {"instance_id": INSTANCE, "version": "v2"}
     with ScriptedServer([v.call("RenewInstance", RENEW_ARGS), " deploy v2", v.call("Deploy", deploy),
@@ -636,11 +637,25 @@ def test_native_picks_another_tool_after_one_that_does_not_serve(toolbox, deploy
     assert second_turn.startswith("Thought: The user wants to deploy v2. RenewInstance does: ")
     assert second_turn.endswith("Answer: no\n")
 
-    with ScriptedServer([v.call("RenewInstance", RENEW_ARGS), " deploy v2", v.call("RenewInstance", RENEW_ARGS),
-                         "我做不到。"], owned_by=v.server, choices=['"no"', '"no"']) as server:
+    insisting = [v.call("RenewInstance", RENEW_ARGS), " deploy v2", v.call("RenewInstance", RENEW_ARGS)]
+    with ScriptedServer([*insisting, "我做不到。"], owned_by=v.server, choices=['"no"', '"no"', '"none"']) as server:
         result = make_engine(v, server.api_base, toolbox).run(f"把 v2 部署到 {INSTANCE}")
     assert [r.status for r in result.tool_calls] == ["refused", "refused"] and result.answer == "我做不到。"
     assert len([r for r in server.chat_requests() if "top_logprobs" in r]) == 2  # one check (two questions) per tool
+    [choice] = [r for r in server.chat_requests() if "grammar" in r and "top_logprobs" not in r]
+    assert choice["messages"][-1]["content"].endswith("Answer: no\nAction: ")
+    assert '"enum": ["DescribeInstance", "Deploy", "Explode", "none"]' in choice["grammar"]  # not the one judged
+
+    with ScriptedServer([*insisting, " " + json.dumps(deploy), v.answer("部署好了")], owned_by=v.server,
+                        choices=['"no"', '"no"', '"Deploy"', '"yes"']) as server:
+        result = make_engine(v, server.api_base, toolbox).run(f"把 v2 部署到 {INSTANCE}")
+    assert [(r.name, r.status) for r in result.tool_calls] == [
+        ("RenewInstance", "refused"), ("RenewInstance", "refused"), ("Deploy", "ran")]
+    assert (result.answer, result.stopped, result.turns) == ("部署好了", "answer", 3)  # the insisted reply: no turn
+    checks = [r["messages"][-1]["content"] for r in server.chat_requests() if "top_logprobs" in r]
+    assert len(checks) == 3 and checks[-1].endswith(toolbox.get("Deploy").description + ' Is that what the user asked for? Answer: "')
+    arguments = [r for r in server.chat_requests() if r["messages"][-1]["content"].endswith("Action: Deploy\nAction Input:")]
+    assert len(arguments) == 1  # the chosen tool's arguments, written after its check
 
 
 def test_native_rewrites_invalid_arguments_under_the_schema(toolbox):

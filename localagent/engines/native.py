@@ -65,6 +65,7 @@ class _Question(Question):
     judged: dict[str, str] = field(default_factory=dict)
     wanted: set[str] = field(default_factory=set)  # tools the model said serve once it restated the request
     shown: set[str] = field(default_factory=set)  # tools whose "no" the model has read in its scratchpad
+    chosen: str | None = None  # the tool the next turn calls, chosen by the model under a grammar
 
 
 class NativeEngine:
@@ -111,6 +112,10 @@ class NativeEngine:
                     q.shown.add(refused.name)
                     q.scratchpad = q.turn_start if insisted else q.turn_start + q.judged[refused.name]
                     q.trace[-1] = q.judged[refused.name].strip()
+                    if insisted and (chosen := self._another_tool(q)):
+                        q.chosen = chosen
+                        q.retake_turn()
+                        continue
                     if insisted or all(q.judged.get(name) for name in self.toolbox.tools):
                         answer = self._continue(q, f"{q.scratchpad}{react.FINAL_ANSWER} ", stop=react.STOPS).strip()
                         q.trace.append(react.final_answer(answer))
@@ -124,6 +129,18 @@ class NativeEngine:
             else:
                 q.at_turn_limit()
         return q.result
+
+    def _another_tool(self, q: _Question) -> str | None:
+        """When the model insists on a tool found unrelated: the tool it picks, under a grammar,
+        from those not yet judged, or None when it picks "none" (or none is left). Free, the bundled
+        1.5B reached for a train ticket search twice for "Get me 2 tickets for 'Dune: Part Three'
+        at Cinemark Downtown", next to a movie ticket tool described in Chinese, and then asked the
+        user where the train went (bench/README.md, "Another tool after insisting")."""
+        others = [name for name in self.toolbox.tools if name not in q.judged]
+        if self.function_calling or not others:
+            return None
+        name = self._choose(q, f"{q.scratchpad}{react.ACTION} ", [*others, "none"], "none")
+        return name if name in others else None
 
     def _answered(self, q: _Question, said: str, answer: str) -> None:
         """The question ends in `answer` (the model's, or its answer asked again for one it `said`
@@ -223,8 +240,13 @@ class NativeEngine:
         reply the model wrote with near certainty needs no check (`SURE`)."""
         q.turn_start = q.scratchpad
         judging = self._checks_relevance() and any(name not in q.judged for name in self.toolbox.tools)
-        reply = self._continue_reply(q, q.scratchpad, stream=True, logprobs=judging,
-                                     stop=[*react.STOPS, react.ACTION_INPUT] if judging else react.STOPS)
+        if q.chosen:
+            reply, q.chosen = Reply(content=f"{react.ACTION} {q.chosen}\n"), None
+            if self.events.streams:
+                self.events.on_text(reply.content)
+        else:
+            reply = self._continue_reply(q, q.scratchpad, stream=True, logprobs=judging,
+                                         stop=[*react.STOPS, react.ACTION_INPUT] if judging else react.STOPS)
         text = reply.content
         if judging and (name := react.pending_action(text)):
             if (tool := self.toolbox.get(name)) is not None:

@@ -59,6 +59,11 @@ class Question:
         self.events.on_turn(self.result.turns)
         return True
 
+    def retake_turn(self) -> None:
+        """The turn's reply was not taken (a tool insisted on after it was found unrelated): the
+        next turn, which calls the tool the model chose instead, counts in its place."""
+        self.result.turns -= 1
+
     def run_call(self, name: str, arguments: Any, parse_error: str | None = None,
                  confirm: ConfirmChoice | None = None, serves: Callable[[Tool], bool] | None = None) -> ToolCallRecord:
         """One requested call through the CallRunner, recorded, timed and reported. Its time goes
