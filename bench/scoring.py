@@ -82,22 +82,11 @@ def internal_text(answer: str) -> bool:
     return bool(INTERNAL_TEXT.search(answer or ""))
 
 
-# An aside in brackets: the options a question lists ("size (中杯, 大杯 or 超大杯)"), the dry-run note.
-ASIDE = re.compile(r"\([^()]*\)|（[^（）]*）")
-
-
 def answer_language_ok(answer: str, lang: str) -> bool:
-    """The answer's prose is in the question's language: its asides in brackets left out, which
-    are in the tool's language or the agent's own (an English sentence followed by the Chinese
-    dry-run note is not an answer in Chinese); an answer of only digits and symbols is in any."""
-    from localagent.replies import language_of
+    """The answer's prose is in the question's language, as the agent itself judges it."""
+    from localagent.replies import written_in
 
-    prose = ASIDE.sub(" ", answer or "")
-    if not re.search(r"[^\W\d_]", prose):
-        prose = answer or ""
-    if not re.search(r"[^\W\d_]", prose):
-        return bool(prose.strip())
-    return language_of(prose, default=lang) == lang
+    return written_in(answer, lang)
 
 
 def user_reads_well(record: dict) -> bool:

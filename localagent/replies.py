@@ -27,6 +27,22 @@ def language_of(text: str, default: Language = "en") -> Language:
     return "en" if len(_LATIN_WORD.findall(text)) >= 2 else default
 
 
+# An aside in brackets: the options a question lists ("size (中杯, 大杯 or 超大杯)"), a dry-run note.
+_ASIDE = re.compile(r"\([^()]*\)|（[^（）]*）")
+
+
+def written_in(answer: str, language: Language) -> bool:
+    """Whether an answer's prose is in `language`: its asides in brackets left out, which are in
+    the tool's language or the agent's own (an English sentence followed by the Chinese dry-run
+    note is not an answer in Chinese); an answer of only digits and symbols is in any."""
+    prose = _ASIDE.sub(" ", answer or "")
+    if not re.search(r"[^\W\d_]", prose):
+        prose = answer or ""
+    if not re.search(r"[^\W\d_]", prose):
+        return bool(prose.strip())
+    return language_of(prose, default=language) == language
+
+
 def conversation_language(question: str, history: list[dict[str, Any]]) -> Language:
     earlier: Language = "en"
     for message in history:

@@ -419,6 +419,23 @@ def test_native_asks_again_without_tools_when_the_answer_is_no_answer(toolbox, a
     assert plain["messages"][1] == final["messages"][1]  # the user's question, as the model first read it
 
 
+@pytest.mark.parametrize("again, read", [("巴黎是法国的首都。", "巴黎是法国的首都。"),
+                                         ("The capital is Paris.", "Paris is the capital of France.")])
+def test_native_asks_again_without_tools_for_an_answer_in_another_language(toolbox, again, read):
+    """A Chinese question the model answers in English, no tool having run: asked again with no
+    tools in view; that answer is kept where it is in Chinese, else the first one is."""
+    v = NATIVE_LLAMACPP
+    with ScriptedServer([v.answer("Paris is the capital of France."), again], owned_by=v.server) as server:
+        result = make_engine(v, server.api_base, toolbox).run("法国的首都是哪里？")
+    assert (result.stopped, result.answer, result.tool_calls) == ("answer", read, [])
+    first, plain = server.chat_requests()
+    assert [m["role"] for m in plain["messages"]] == ["system", "user"] and "RenewInstance" not in plain["messages"][0]["content"]
+
+    with ScriptedServer([v.answer("Paris is the capital of France.")], owned_by=v.server) as server:
+        result = make_engine(v, server.api_base, toolbox).run("What is the capital of France?")
+    assert result.answer == "Paris is the capital of France." and len(server.chat_requests()) == 1
+
+
 @pytest.mark.parametrize("answered", ['RenewInstance({"instance_id": "i-1", "period": 1})', ""])
 def test_native_says_it_cannot_when_asked_again_it_still_gives_no_answer(toolbox, answered):
     v = NATIVE_LLAMACPP

@@ -143,11 +143,15 @@ def user_answer(answer: str, records: list[ToolCallRecord], language: Language, 
     would have run (`dry_run_answer`), since whatever the model says then has no result behind it."""
     if dry := would_have_run(records):
         return dry_run_answer(dry, language)
-    errors = [r.error for r in records if r.error]
-    if errors and (answer.lstrip().startswith(react.ERROR) or any(e in answer for e in errors)) \
-            or no_answer(answer, records, tool_names):
+    if echoes_an_error(answer, records) or no_answer(answer, records, tool_names):
         return cannot_do(language)
     return answer
+
+
+def echoes_an_error(answer: str, records: list[ToolCallRecord]) -> bool:
+    """Whether the answer repeats an internal error of a call (which the user never reads)."""
+    errors = [r.error for r in records if r.error]
+    return bool(errors) and (answer.lstrip().startswith(react.ERROR) or any(e in answer for e in errors))
 
 
 def would_have_run(records: list[ToolCallRecord]) -> list[tuple[str, dict[str, Any]]]:

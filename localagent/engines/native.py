@@ -25,7 +25,7 @@ from ..constrain import KINDS, Constraint, arguments_schema
 from ..endpoint import Endpoint
 from ..errors import EndpointHTTPError
 from ..grounding import first_named, found, names_nothing_of, options_named, phrases
-from ..replies import in_language
+from ..replies import in_language, written_in
 from ..llm import LLMClient, Reply
 from .. import prompt_cache, react
 from ..lenient_json import loads_lenient
@@ -34,7 +34,7 @@ from ..prompts import dated
 from ..tools import Tool, ToolArgumentError, Toolbox
 from ..translation import name_in_chinese
 from .base import Approver, Events, History, RunResult, Stopwatch, ToolCallRecord, approve_all
-from .execution import no_answer, refuse_unrelated, would_have_run
+from .execution import echoes_an_error, no_answer, refuse_unrelated, would_have_run
 from .question import Question
 
 NOT_SAID = "not said"
@@ -154,17 +154,22 @@ class NativeEngine:
             q.result.trace = "\n".join(q.trace)
 
     def _readable(self, q: _Question, answer: str) -> str:
-        """The model's answer; or, when no tool ran and the answer is empty or writes out a call
-        instead of answering, its answer to the question asked again with no tools in view. After
-        its tool was refused, the bundled 1.5B answered "What does the color purple represent in
-        computer vision?" with `psychology_color_representation({"color": "purple", …})`, and
-        "Who won the game of Monopoly last night?" with nothing (bench/README.md, "Answers that
-        are no answer")."""
-        if not no_answer(answer, q.result.tool_calls, self.toolbox.names()):
+        """The model's answer; or, when no tool ran and the answer is empty, writes out a call
+        instead of answering or is not in the user's language, its answer to the question asked
+        again with no tools in view (kept, for a wrong language, only where it is in the user's).
+        After its tool was refused, the bundled 1.5B answered "What does the color purple represent
+        in computer vision?" with `psychology_color_representation({"color": "purple", …})`, "Who
+        won the game of Monopoly last night?" with nothing (bench/README.md, "Answers that are no
+        answer"), and "家里一个月用三百度电算多吗？", next to tools described in Chinese, in English."""
+        records = q.result.tool_calls
+        unanswered = no_answer(answer, records, self.toolbox.names())
+        if not unanswered and (written_in(answer, q.language) or any(r.executed for r in records)
+                               or echoes_an_error(answer, records)):  # the agent says it cannot, in the user's language
             return answer
         plain = [{"role": "system", "content": self.agent.instruction}, *q.messages[1:q.asked]]
         with self._aside():
-            return self._chat(q, plain, stream=True).content.strip()
+            again = self._chat(q, plain, stream=True).content.strip()
+        return again if unanswered or written_in(again, q.language) else answer
 
     def _name_in_chinese(self, q: _Question, name: str, words: str) -> str | None:
         """A value's name in Chinese for the agent's question (translation.py), asked aside from the
