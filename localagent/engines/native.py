@@ -135,7 +135,7 @@ class NativeEngine:
         from those not yet judged, or None when it picks "none" (or none is left). Free, the bundled
         1.5B reached for a train ticket search twice for "Get me 2 tickets for 'Dune: Part Three'
         at Cinemark Downtown", next to a movie ticket tool described in Chinese, and then asked the
-        user where the train went (bench/README.md, "Another tool after insisting")."""
+        user where the train went (bench/README.md, "A fourth suite, written unseen")."""
         others = [name for name in self.toolbox.tools if name not in q.judged]
         if self.function_calling or not others:
             return None
