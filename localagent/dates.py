@@ -47,53 +47,63 @@ def _date(year: int, month: int, day: int) -> date | None:
 
 def dates_in(text: str, today: date) -> set[date]:
     """Every date the text mentions; a day without a year is this year's or next year's."""
+    return {d for _, days in date_mentions(text, today) for d in days}
+
+
+def date_mentions(text: str, today: date) -> list[tuple[tuple[int, int], set[date]]]:
+    """Where the text mentions a date, as (start, end) in the lower-cased text, and the dates each
+    mention can mean."""
     text = text.lower()
-    found: set[date | None] = set()
+    out: list[tuple[tuple[int, int], set[date | None]]] = []
     # a day without a year: this year's, next year's, or a year the text names ("2023 April 4th to April 8th")
     years = {today.year, today.year + 1} | {int(y) for y in re.findall(r"\b(?:19|20)\d\d\b", text)}
     for m in _FULL.finditer(text):
-        found.add(_date(int(m[1]), int(m[2]), int(m[3])))
+        out.append((m.span(), {_date(int(m[1]), int(m[2]), int(m[3]))}))
     for m in _CN_MONTH_DAY.finditer(text):
-        found |= {_date(y, int(m[1]), int(m[2])) for y in years}
+        out.append((m.span(), {_date(y, int(m[1]), int(m[2])) for y in years}))
     for pattern, month_at, day_at in ((_EN_MONTH_DAY, 1, 2), (_EN_DAY_MONTH, 2, 1)):
         for m in pattern.finditer(text):
             month, day = _MONTHS.index(m[month_at][:3]) + 1, int(m[day_at])
-            found |= {_date(y, month, day) for y in ((int(m[3]),) if m[3] else years)}
+            out.append((m.span(), {_date(y, month, day) for y in ((int(m[3]),) if m[3] else years)}))
     for m in _EN_YEAR_MONTH_DAY.finditer(text):
-        found.add(_date(int(m[1]), _MONTHS.index(m[2][:3]) + 1, int(m[3])))
+        out.append((m.span(), {_date(int(m[1]), _MONTHS.index(m[2][:3]) + 1, int(m[3]))}))
     for m in _SLASHED.finditer(text):
         a, b = int(m[1]), int(m[2])
         ys = (int(m[3]) % 100 + 2000,) if m[3] else years
-        found |= {_date(y, a, b) for y in ys} | {_date(y, b, a) for y in ys}
+        out.append((m.span(), {_date(y, a, b) for y in ys} | {_date(y, b, a) for y in ys}))
     for phrase, offset in _RELATIVE.items():
-        if phrase in text:
-            found.add(today + timedelta(days=offset))
+        for m in re.finditer(re.escape(phrase), text):
+            out.append((m.span(), {today + timedelta(days=offset)}))
     for m in _IN_DAYS.finditer(text):
-        found.add(today + timedelta(days=int(m[1] or m[2])))
+        out.append((m.span(), {today + timedelta(days=int(m[1] or m[2]))}))
     monday = today - timedelta(days=today.weekday())
     for m in _CN_WEEKDAY.finditer(text):
         weekday = 7 if m[2] in "日天" else int(m[2])
         weeks = {"上上": [-2], "上": [-1], "这": [0], "本": [0], "下下": [2], "下": [1]}.get(m[1] or "", [0, 1])
-        found |= {monday + timedelta(weeks=w, days=weekday - 1) for w in weeks}
+        out.append((m.span(), {monday + timedelta(weeks=w, days=weekday - 1) for w in weeks}))
     for m in _EN_WEEKDAY.finditer(text):
         ahead = (_WEEKDAYS.index(m[2]) - today.weekday()) % 7
         offsets = {"last": [ahead - 7 if ahead else -7], "this": [ahead], "next": [ahead, ahead + 7],
                    "coming": [ahead, ahead + 7]}.get(m[1] or "", [ahead, ahead + 7])
-        found |= {today + timedelta(days=d) for d in offsets}
-    return {d for d in found if d is not None}
+        out.append((m.span(), {today + timedelta(days=d) for d in offsets}))
+    return [(span, days - {None}) for span, days in out if days - {None}]
 
 
 def times_in(text: str) -> set[tuple[int, int]]:
     """Every clock time the text mentions, as (hour, minute); am/pm is left to the comparison."""
+    return {clock for _, clock in time_mentions(text)}
+
+
+def time_mentions(text: str) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """Where the text mentions a clock time, as (start, end) in the lower-cased text, and the time
+    as (hour, minute)."""
     text = text.lower()
-    found = {(int(m[1]), int(m[2])) for m in _CLOCK.finditer(text)}
-    found |= {(int(m[1]), 0) for m in _AM_PM.finditer(text)}
-    found |= {(int(m[1]), 30 if m[2] else int(m[3] or 0)) for m in _CN_CLOCK.finditer(text)}
-    if "noon" in text or "中午" in text or "正午" in text:
-        found.add((12, 0))
-    if "midnight" in text or "午夜" in text:
-        found.add((0, 0))
-    return found
+    out = [(m.span(), (int(m[1]), int(m[2]))) for m in _CLOCK.finditer(text)]
+    out += [(m.span(), (int(m[1]), 0)) for m in _AM_PM.finditer(text)]
+    out += [(m.span(), (int(m[1]), 30 if m[2] else int(m[3] or 0))) for m in _CN_CLOCK.finditer(text)]
+    for words, clock in (("noon", (12, 0)), ("中午", (12, 0)), ("正午", (12, 0)), ("midnight", (0, 0)), ("午夜", (0, 0))):
+        out += [(m.span(), clock) for m in re.finditer(words, text)]
+    return out
 
 
 def parse_time(text: str) -> tuple[int, int] | None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import cached_property
 from typing import Any, Callable, Iterable
@@ -84,12 +84,31 @@ class Evidence:
 
     texts: tuple[str, ...]
     today: date = field(default_factory=date.today)
+    # Dates and clock times (hour, minute) another argument of the call holds: the numbers of their
+    # mentions count for no other value (`counted`).
+    taken: frozenset[date | tuple[int, int]] = frozenset()
 
     @cached_property
     def text(self) -> str:
         # Chinese numerals as digits too: "续费二十二个月" also reads "续费22个月"
         joined = "\n".join(unicodedata.normalize("NFKC", t) for t in self.texts)
         return f"{joined}\n{chinese_to_digits(joined)}".casefold()
+
+    @cached_property
+    def counted(self) -> str:
+        """The text where numbers are looked for: without the mentions of what is `taken`, as one
+        thing the user said fills one parameter ("2号" of a date is not 2 hours)."""
+        from .dates import date_mentions, time_mentions
+
+        if not self.taken:
+            return self.text
+        spans = [span for span, days in date_mentions(self.text, self.today) if days & self.taken]
+        spans += [span for span, (h, m) in time_mentions(self.text)
+                  if any(isinstance(t, tuple) and t[0] % 12 == h % 12 and t[1] == m for t in self.taken)]
+        chars = list(self.text)
+        for start, end in spans:
+            chars[start:end] = " " * (end - start)
+        return "".join(chars)
 
     @cached_property
     def flat(self) -> str:
@@ -105,16 +124,16 @@ class Evidence:
 
     @cached_property
     def numbers(self) -> set[float]:
-        return _numbers_in(self.text)
+        return _numbers_in(self.counted)
 
     @cached_property
     def durations(self) -> set[tuple[float, str]]:
         """Lengths of time the user said with their unit: (1.5, "year")."""
-        return said_durations(self.text)[0]
+        return said_durations(self.counted)[0]
 
     @cached_property
     def unitless_numbers(self) -> set[float]:
-        return _numbers_in(said_durations(self.text)[1])
+        return _numbers_in(said_durations(self.counted)[1])
 
     @cached_property
     def dates(self) -> set[date]:
@@ -140,6 +159,8 @@ def ungiven(arguments: dict[str, Any], schema: dict[str, Any], evidence: Evidenc
     """The arguments whose values are not found in the evidence (in argument order)."""
     props = schema.get("properties", {})
     out, used = [], {}
+    # a number said inside a date or time another argument holds is not also a count: "2号" is no 2 hours
+    counting = replace(evidence, taken=frozenset(_dates_and_times(arguments, props)))
     for name, value in arguments.items():
         spec = props.get(name, {})
         if spec.get("x-grounded") is False:
@@ -147,7 +168,7 @@ def ungiven(arguments: dict[str, Any], schema: dict[str, Any], evidence: Evidenc
         strict = name in always or spec.get("x-grounded") is True
         if "default" in spec and value == spec["default"]:
             continue  # what the tool does anyway
-        given = found(value, spec, evidence, strict, name)
+        given = found(value, spec, counting if _is_number(value) else evidence, strict, name)
         if not given and "enum" in spec and confirm is not None and not isinstance(value, bool):
             given = confirm(name, value, spec)
         if given and isinstance(value, str) and "enum" not in spec and (key := normalise(value)):
@@ -157,6 +178,23 @@ def ungiven(arguments: dict[str, Any], schema: dict[str, Any], evidence: Evidenc
         if not given:
             out.append(name)
     return out
+
+
+def _dates_and_times(arguments: dict[str, Any], props: dict[str, Any]) -> Iterable[date | tuple[int, int]]:
+    """The dates and clock times (hour, minute) the call's arguments hold."""
+    from .dates import parse_when
+
+    for name, value in arguments.items():
+        if isinstance(value, str) and "enum" not in props.get(name, {}) and (when := parse_when(value)):
+            days, clock = when
+            yield from days
+            if clock is not None:
+                yield clock
+
+
+def _is_number(value: Any) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)) \
+        or (isinstance(value, str) and _NUMBER.fullmatch(value.strip()) is not None)
 
 
 def found(value: Any, spec: dict[str, Any], ev: Evidence, strict: bool = False, name: str = "") -> bool:

@@ -125,6 +125,30 @@ def test_ungiven_checks_every_argument_and_knows_overrides():
     assert ungiven(args, schema, evidence, always={"confirm"}) == ["city", "confirm"]
 
 
+CLEANING = {"properties": {"address": {"type": "string"}, "date": {"type": "string", "description": "YYYY-MM-DD"},
+                           "start_time": {"type": "string", "description": "HH:MM"},
+                           "hours": {"type": "number", "description": "how many hours (2-8)"}}}
+
+
+@pytest.mark.parametrize("said, arguments, ungiven_ones", [
+    # the 2 of 6月2号 is the date's: no length of the visit was said
+    ("2027年6月2号下午来我家取衣服", {"address": "我家", "date": "2027-06-02", "hours": 2}, ["hours"]),
+    ("June 2, 2027, at my place", {"address": "my place", "date": "2027-06-02", "hours": 2}, ["hours"]),
+    ("3月6号早上九点开始，地址锦绣路8号", {"address": "锦绣路8号", "date": "2027-03-06", "start_time": "09:00", "hours": 9},
+     ["hours"]),  # nor is the 9 of the start time
+    # said apart from the date, or with no date in the call to take it, a number still counts
+    ("2027年6月2号下午来我家，打扫两个小时", {"address": "我家", "date": "2027-06-02", "hours": 2}, []),
+    ("6月2号在我家做2个钟头", {"address": "我家", "hours": 2}, []),
+])
+def test_a_number_inside_a_date_or_time_the_call_holds_counts_for_nothing_else(said, arguments, ungiven_ones):
+    assert ungiven(arguments, CLEANING, Evidence((said,), TODAY)) == ungiven_ones
+
+
+def test_a_date_split_into_its_numbers_is_still_given():
+    schema = {"properties": {"year": {"type": "integer"}, "month": {"type": "integer"}, "day": {"type": "integer"}}}
+    assert ungiven({"year": 2027, "month": 6, "day": 2}, schema, Evidence(("2027年6月2号有什么节日",), TODAY)) == []
+
+
 @pytest.mark.parametrize("description, language, words", [
     ("续费时长，以月为单位 (renewal period in months, as the user said it)", "en", "renewal period in months"),
     ("续费时长，以月为单位 (renewal period in months, as the user said it)", "zh", "续费时长"),
