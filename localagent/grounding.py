@@ -272,6 +272,19 @@ def said_length(name: str, spec: dict[str, Any], ev: Evidence) -> int | float | 
     return value if value * 2 == int(value * 2) and spec.get("type") in ("number", "string") else None
 
 
+_HOUR_MINUTE = re.compile(r"\s*(\d{1,2})\s*:\s*(\d{2})\s*")
+
+
+def said_clock(value: str, ev: Evidence) -> str | None:
+    """A clock time ("20:00") whose hour the user said with other minutes ("晚上八点十分"): the
+    user's minutes, the model's reading of morning or evening (the comparison leaves am/pm open
+    too). None when the value is no HH:MM, or the user said no such time or several."""
+    if not (m := _HOUR_MINUTE.fullmatch(value)):
+        return None
+    minutes = {said for hour, said in ev.times if hour % 12 == int(m[1]) % 12}
+    return f"{m[1]}:{minutes.pop():02d}" if len(minutes) == 1 else None
+
+
 def _time_found(when: tuple[int, int], ev: Evidence) -> bool:
     """"19:00" is given by "7pm", "晚上7点" or "19:00"; a 12-hour clock leaves am/pm open."""
     return any(h % 12 == when[0] % 12 and m == when[1] for h, m in ev.times)

@@ -985,6 +985,26 @@ def test_a_converted_length_the_tool_does_not_take_is_asked_for(tmp_path):
     assert (result.stopped, record.status, record.missing) == ("answer", "refused", ["minutes"])
 
 
+def test_a_clock_time_whose_minutes_the_model_lost_is_written_as_the_user_said_it(tmp_path):
+    """晚上八点十分: the model writes 20:00; the agent writes 20:10 instead of asking for the time."""
+    path = tmp_path / "tools.json"
+    path.write_text(json.dumps([{"type": "function", "function": {
+        "name": "buy_tickets", "description": "Buy movie tickets.", "parameters": {
+            "type": "object", "required": ["movie", "showtime"],
+            "properties": {"movie": {"type": "string"}, "showtime": {"type": "string", "description": "HH:MM"}}}}}]),
+        encoding="utf-8")
+    v = NATIVE_OTHER  # no checks that ask the model: grounding alone
+    result, _ = run(v, [v.call("buy_tickets", {"movie": "流浪地球3", "showtime": "20:00"}), v.answer("好了。")],
+                    Toolbox(from_openai_json(path)), question="买一张《流浪地球3》，晚上八点十分那场")
+    [record] = result.tool_calls
+    assert (record.status, record.arguments) == ("dry_run", {"movie": "流浪地球3", "showtime": "20:10"})  # a tool with no code
+    # two times at that hour: which one is not the agent's to pick
+    result, _ = run(v, [v.call("buy_tickets", {"movie": "流浪地球3", "showtime": "20:00"}), v.answer("unused")],
+                    Toolbox(from_openai_json(path)), question="买一张《流浪地球3》，八点十分或者八点四十那场")
+    [record] = result.tool_calls
+    assert (record.status, record.missing) == ("refused", ["showtime"])
+
+
 @variants(ALL)
 def test_approval_refusal(v, toolbox, deploy_log):
     asked = []

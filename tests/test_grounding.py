@@ -5,7 +5,7 @@ import pytest
 
 from localagent.glossary import other_names
 from localagent.grounding import (Evidence, first_named, found, names_nothing_of, options_named, phrases,
-                                  said_length, ungiven)
+                                  said_clock, said_length, ungiven)
 from localagent.replies import shows_a_call, value_asked_for, value_name
 
 TODAY = date(2026, 11, 30)  # a Monday
@@ -205,6 +205,16 @@ PERIOD = {"type": "string", "description": "续费时长，以月为单位 (rene
 ])
 def test_the_one_length_of_time_the_user_said_converted(said, spec, value):
     assert said_length("p", spec, Evidence((said,))) == value
+
+
+@pytest.mark.parametrize("value, said, clock", [
+    ("20:00", "晚上八点十分那场", "20:10"), ("08:00", "八点十分", "08:10"), ("7:00", "the 7:45 pm showing", "7:45"),
+    ("20:00", "八点十分或者八点四十", None),  # which one?
+    ("21:00", "晚上八点十分", None),           # another hour: not the agent's to correct
+    ("tonight", "晚上八点十分", None), ("2027-02-06 20:00", "2月6日晚上八点十分", None),  # an HH:MM only
+])
+def test_the_minutes_of_the_one_time_the_user_said_at_that_hour(value, said, clock):
+    assert said_clock(value, Evidence((said,), TODAY)) == clock
 
 
 @pytest.mark.parametrize("said, amount", [("把一千二百五十块五毛人民币换成日元", 1250.5), ("三块五", 3.5),

@@ -75,7 +75,7 @@ class CallRunner:
         if self.grounding:
             required = set(tool.parameters.get("required", []))
             ungiven = grounding.ungiven(args, tool.parameters, evidence, tool.grounded_params, confirm)
-            converted = self._converted_lengths(tool, ungiven, evidence)
+            converted = self._said_values(tool, ungiven, args, evidence)
             args, ungiven = {**args, **converted}, [k for k in ungiven if k not in converted]
             # An optional value nobody gave is left to the tool's default; a required one is asked for.
             record.arguments = args = {k: v for k, v in args.items() if k in required or k not in ungiven}
@@ -106,12 +106,16 @@ class CallRunner:
         return record
 
     @staticmethod
-    def _converted_lengths(tool: Tool, names: list[str], evidence: Evidence) -> dict[str, Any]:
-        """A length of time the user said in another unit than the tool's is converted, not asked
-        for; unless the tool does not take the converted value (an enum of other lengths)."""
+    def _said_values(tool: Tool, names: list[str], args: dict[str, Any], evidence: Evidence) -> dict[str, Any]:
+        """Values not found as the model wrote them that the user did say, written by the agent
+        instead of asked for: a length of time said in another unit than the tool's, converted
+        (unless the tool does not take the converted value: an enum of other lengths); a clock time
+        whose minutes the model lost ("20:00" for 晚上八点十分)."""
         props, out = tool.parameters.get("properties", {}), {}
         for name in names:
-            if (value := grounding.said_length(name, props.get(name, {}), evidence)) is not None:
+            if isinstance(args.get(name), str) and (clock := grounding.said_clock(args[name], evidence)):
+                out[name] = clock
+            elif (value := grounding.said_length(name, props.get(name, {}), evidence)) is not None:
                 try:
                     out[name] = coerce(value, props.get(name, {}), name)
                 except ToolArgumentError:
