@@ -50,9 +50,11 @@ _PLACE = re.compile(r"locat|city|place|address|region|area|where|destination|ori
                     r"地点|城市|地址|位置|地区|目的地|出发地", re.I)
 # One token of letters and digits (an id, a code, a phone number): never assembled from parts.
 _IDENTIFIER = re.compile(r"(?=.*\d)[\w.:#@+\-/]+", re.A)
-# Words a model adds around given values in free text ("weather in Paris"); not values themselves.
+# Words a model adds around given values in free text ("weather in Paris"), and words that stand
+# for something said elsewhere ("in it"); not values themselves, nor names of an option.
 _FILLER = {"a", "an", "the", "of", "in", "on", "at", "to", "for", "and", "or", "with", "from", "by",
-           "is", "me", "my", "please", "的", "在", "和", "与"}
+           "is", "me", "my", "please", "it", "its", "this", "that", "these", "those", "i", "you", "your",
+           "he", "she", "him", "her", "his", "we", "us", "our", "they", "them", "their", "的", "在", "和", "与"}
 
 
 def _numbers_in(text: str) -> set[float]:
