@@ -162,7 +162,8 @@ def ungiven(arguments: dict[str, Any], schema: dict[str, Any], evidence: Evidenc
     props = schema.get("properties", {})
     out, used = [], {}
     # a number said inside a date or time another argument holds is not also a count: "2号" is no 2 hours
-    counting = replace(evidence, taken=frozenset(_dates_and_times(arguments, props)))
+    taken = frozenset(_dates_and_times(arguments, props))
+    counting = replace(evidence, taken=taken) if taken else evidence
     for name, value in arguments.items():
         spec = props.get(name, {})
         if spec.get("x-grounded") is False:
@@ -348,6 +349,8 @@ def names_nothing_of(words: str, options: list[Any], others: Iterable[str]) -> b
     of something else of the call (the tool's or another parameter's name, another argument's
     value: "account" in "Pay 120 yuan on account 0101 3386 2290", "a milk tea" for the size of
     `order_milk_tea`), or they are what all the options have in common ("杯" of 中杯 and 大杯)."""
+    if options_named(words, options):
+        return False  # "US" names the option US, a pronoun or not
     key = normalise(words)
     if key and all(key in normalise(str(option)) for option in options):
         return True

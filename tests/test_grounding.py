@@ -246,6 +246,7 @@ def test_words_that_name_only_something_else_of_the_call_name_no_option():
     assert names_nothing_of("120", kinds, bill)
     # words that only stand for something said elsewhere: "My credit card ... was in it"
     assert names_nothing_of("in it", ["lost", "stolen"], ["report_lost_card", "last4", "4417"])
+    assert not names_nothing_of("US", ["US", "UK", "CN"], ["ship_parcel"])  # unless they are an option
     assert not names_nothing_of("water", kinds, bill) and not names_nothing_of("water bill", kinds, bill)
     sizes = ["中杯", "大杯", "超大杯"]
     assert names_nothing_of("a milk tea", sizes, ["orderMilkTea", "sugar"])  # camelCase names too
