@@ -28,9 +28,13 @@ _IN_DAYS = re.compile(r"(\d+)\s*天\s*(?:后|以后|之后)|\bin\s+(\d+)\s+days?
 _CN_WEEKDAY = re.compile(r"(上上|上|这|本|下下|下)?\s*个?\s*(?:周|星期|礼拜)\s*([1-7日天])")
 _EN_WEEKDAY = re.compile(r"\b(last|this|next|coming)?\s*(mon|tue|wed|thu|fri|sat|sun)[a-z]*\b")
 
-_CLOCK = re.compile(r"(\d{1,2})\s*[:：]\s*(\d{2})")
-_AM_PM = re.compile(r"\b(\d{1,2})\s*(a\.?m\.?|p\.?m\.?|o'?clock)")
-_CN_CLOCK = re.compile(r"(\d{1,2})\s*[点點时]\s*(?:(半)|(\d{1,2})\s*分?)?")
+# The half of the day said with a time: Chinese before it (晚上8点), English after it (8pm).
+_CN_HALF = r"(?:(上午|早上|早晨|凌晨)|(下午|晚上|傍晚|夜里|今晚|明晚|中午))?\s*"
+_EN_HALF = r"(?:\s*(?:(a\.?m\b\.?)|(p\.?m\b\.?)))?"
+_CLOCK = re.compile(rf"{_CN_HALF}(\d{{1,2}})\s*[:：]\s*(\d{{2}}){_EN_HALF}")
+_AM_PM = re.compile(r"(?<![\d:：])\b(\d{1,2})\s*(?:(a\.?m\b\.?)|(p\.?m\b\.?)|o'?clock)")
+# minutes on the same line: "7点\n7点" (a text and its copy in digits) is not 7:07
+_CN_CLOCK = re.compile(rf"{_CN_HALF}(\d{{1,2}})\s*[点點时][^\S\n]*(?:(半)|(\d{{1,2}})[^\S\n]*分?)?")
 
 _VALUE_DATE = re.compile(r"^\s*(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*[日号]?(?:[T\s]+(.*))?$", re.I)
 _VALUE_NUMERIC_DATE = re.compile(r"^\s*(\d{1,2})([-/.])(\d{1,2})\2(\d{4})\s*$")  # 12/05/2026: either order
@@ -89,21 +93,34 @@ def date_mentions(text: str, today: date) -> list[tuple[tuple[int, int], set[dat
     return [(span, days - {None}) for span, days in out if days - {None}]
 
 
-def times_in(text: str) -> set[tuple[int, int]]:
-    """Every clock time the text mentions, as (hour, minute); am/pm is left to the comparison."""
+def times_in(text: str) -> set[tuple[int, int, bool]]:
+    """Every clock time the text mentions, as (hour, minute, whether the hour is exact): an hour
+    said with its half of the day ("8pm", "晚上8点": 20) or on a 24-hour clock ("19:30") is exact;
+    "8点" or "8:10" leaves am/pm to the comparison."""
     return {clock for _, clock in time_mentions(text)}
 
 
-def time_mentions(text: str) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+def time_mentions(text: str) -> list[tuple[tuple[int, int], tuple[int, int, bool]]]:
     """Where the text mentions a clock time, as (start, end) in the lower-cased text, and the time
-    as (hour, minute)."""
+    as `times_in` gives it."""
     text = text.lower()
-    out = [(m.span(), (int(m[1]), int(m[2]))) for m in _CLOCK.finditer(text)]
-    out += [(m.span(), (int(m[1]), 0)) for m in _AM_PM.finditer(text)]
-    out += [(m.span(), (int(m[1]), 30 if m[2] else int(m[3] or 0))) for m in _CN_CLOCK.finditer(text)]
-    for words, clock in (("noon", (12, 0)), ("中午", (12, 0)), ("正午", (12, 0)), ("midnight", (0, 0)), ("午夜", (0, 0))):
+    out = [(m.span(), _clock(int(m[3]), int(m[4]), m[1] or m[5], m[2] or m[6])) for m in _CLOCK.finditer(text)]
+    out += [(m.span(), _clock(int(m[1]), 0, m[2], m[3])) for m in _AM_PM.finditer(text)]
+    out += [(m.span(), _clock(int(m[3]), 30 if m[4] else int(m[5] or 0), m[1], m[2])) for m in _CN_CLOCK.finditer(text)]
+    for words, clock in (("noon", (12, 0, True)), ("中午", (12, 0, True)), ("正午", (12, 0, True)),
+                         ("midnight", (0, 0, True)), ("午夜", (0, 0, True))):
         out += [(m.span(), clock) for m in re.finditer(words, text)]
     return out
+
+
+def _clock(hour: int, minute: int, am: str | None, pm: str | None) -> tuple[int, int, bool]:
+    """(hour, minute, exact) on a 24-hour clock where the half of the day was said (12 at noon
+    stays 12 pm, and 12 at night is left open)."""
+    if pm and 1 <= hour <= 11:
+        return hour + 12, minute, True
+    if (am and 1 <= hour <= 11) or (pm and hour == 12 and pm in ("中午", "p.m", "p.m.", "pm")):
+        return hour, minute, True
+    return hour, minute, hour == 0 or 13 <= hour <= 23
 
 
 def parse_time(text: str) -> tuple[int, int] | None:

@@ -105,8 +105,8 @@ class Evidence:
         if not self.taken:
             return self.text
         spans = [span for span, days in date_mentions(self.text, self.today) if days & self.taken]
-        spans += [span for span, (h, m) in time_mentions(self.text)
-                  if any(isinstance(t, tuple) and t[0] % 12 == h % 12 and t[1] == m for t in self.taken)]
+        spans += [span for span, said in time_mentions(self.text)
+                  if any(isinstance(t, tuple) and _same_time(t, said) for t in self.taken)]
         chars = list(self.text)
         for start, end in spans:
             chars[start:end] = " " * (end - start)
@@ -144,7 +144,7 @@ class Evidence:
         return dates_in(self.text, self.today)
 
     @cached_property
-    def times(self) -> set[tuple[int, int]]:
+    def times(self) -> set[tuple[int, int, bool]]:
         from .dates import times_in
 
         return times_in(self.text)
@@ -279,18 +279,27 @@ _HOUR_MINUTE = re.compile(r"\s*(\d{1,2})\s*:\s*(\d{2})\s*")
 
 
 def said_clock(value: str, ev: Evidence) -> str | None:
-    """A clock time ("20:00") whose hour the user said with other minutes ("晚上八点十分"): the
-    user's minutes, the model's reading of morning or evening (the comparison leaves am/pm open
-    too). None when the value is no HH:MM, or the user said no such time or several."""
+    """A clock time ("20:00") the user said otherwise ("晚上八点十分", or "8pm" for "08:00"): the
+    user's minutes, and the user's half of the day where they said it (else the model's). None when
+    the value is no HH:MM, or the user said no time at that hour or several."""
     if not (m := _HOUR_MINUTE.fullmatch(value)):
         return None
-    minutes = {said for hour, said in ev.times if hour % 12 == int(m[1]) % 12}
-    return f"{m[1]}:{minutes.pop():02d}" if len(minutes) == 1 else None
+    hour = int(m[1])
+    said = {(h if exact else hour, minute) for h, minute, exact in ev.times if h % 12 == hour % 12}
+    if len(said) != 1:
+        return None
+    [(hour, minute)] = said
+    return f"{hour:0{len(m[1])}d}:{minute:02d}"
 
 
 def _time_found(when: tuple[int, int], ev: Evidence) -> bool:
-    """"19:00" is given by "7pm", "晚上7点" or "19:00"; a 12-hour clock leaves am/pm open."""
-    return any(h % 12 == when[0] % 12 and m == when[1] for h, m in ev.times)
+    """"19:00" is given by "7pm", "晚上7点" or "19:00", not "07:00"; "7点" leaves am/pm open."""
+    return any(_same_time(when, said) for said in ev.times)
+
+
+def _same_time(when: tuple[int, int], said: tuple[int, int, bool]) -> bool:
+    hour, minute, exact = said
+    return minute == when[1] and (hour == when[0] if exact else hour % 12 == when[0] % 12)
 
 
 def _words_found(text: str, ev: Evidence) -> bool:

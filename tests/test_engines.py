@@ -998,6 +998,10 @@ def test_a_clock_time_whose_minutes_the_model_lost_is_written_as_the_user_said_i
                     Toolbox(from_openai_json(path)), question="买一张《流浪地球3》，晚上八点十分那场")
     [record] = result.tool_calls
     assert (record.status, record.arguments) == ("dry_run", {"movie": "流浪地球3", "showtime": "20:10"})  # a tool with no code
+    # the half of the day the user said: never the morning's 08:00 for 晚上八点
+    result, _ = run(v, [v.call("buy_tickets", {"movie": "流浪地球3", "showtime": "08:00"}), v.answer("好了。")],
+                    Toolbox(from_openai_json(path)), question="买一张《流浪地球3》，晚上八点那场")
+    assert result.tool_calls[0].arguments == {"movie": "流浪地球3", "showtime": "20:00"}
     # two times at that hour: which one is not the agent's to pick
     result, _ = run(v, [v.call("buy_tickets", {"movie": "流浪地球3", "showtime": "20:00"}), v.answer("unused")],
                     Toolbox(from_openai_json(path)), question="买一张《流浪地球3》，八点十分或者八点四十那场")

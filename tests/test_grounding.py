@@ -207,8 +207,19 @@ def test_the_one_length_of_time_the_user_said_converted(said, spec, value):
     assert said_length("p", spec, Evidence((said,))) == value
 
 
+@pytest.mark.parametrize("value, said, given_", [
+    ("19:00", "晚上7点", True), ("07:00", "晚上7点", False), ("19:00", "7pm", True), ("07:00", "7 p.m.", False),
+    ("07:00", "7am", True), ("19:00", "早上7点", False), ("12:00", "中午12点", True), ("00:00", "noon", False),
+    ("19:00", "7点", True), ("07:00", "7点", True), ("19:30", "7:30", True),  # no half said: either
+    ("19:30", "19:30", True), ("07:30", "19:30", False),
+])
+def test_a_time_said_with_its_half_of_the_day_is_only_that_time(value, said, given_):
+    assert given(value, said) is given_
+
+
 @pytest.mark.parametrize("value, said, clock", [
-    ("20:00", "晚上八点十分那场", "20:10"), ("08:00", "八点十分", "08:10"), ("7:00", "the 7:45 pm showing", "7:45"),
+    ("20:00", "晚上八点十分那场", "20:10"), ("08:00", "八点十分", "08:10"), ("7:00", "the 7:45 pm showing", "19:45"),
+    ("08:00", "晚上八点", "20:00"), ("19:00", "早上七点", "07:00"), ("7:00", "at 7pm", "19:00"),  # the half of the day said
     ("20:00", "八点十分或者八点四十", None),  # which one?
     ("21:00", "晚上八点十分", None),           # another hour: not the agent's to correct
     ("tonight", "晚上八点十分", None), ("2027-02-06 20:00", "2月6日晚上八点十分", None),  # an HH:MM only
