@@ -86,9 +86,10 @@ class Evidence:
 
     texts: tuple[str, ...]
     today: date = field(default_factory=date.today)
-    # Dates and clock times (hour, minute) another argument of the call holds: the numbers of their
-    # mentions count for no other value (`counted`).
-    taken: frozenset[date | tuple[int, int]] = frozenset()
+    # The dates and clock times (hour, minute) other arguments of the call hold: the numbers of
+    # their mentions count for no other value (`counted`).
+    taken_days: frozenset[date] = frozenset()
+    taken_times: frozenset[tuple[int, int]] = frozenset()
 
     @cached_property
     def text(self) -> str:
@@ -98,15 +99,15 @@ class Evidence:
 
     @cached_property
     def counted(self) -> str:
-        """The text where numbers are looked for: without the mentions of what is `taken`, as one
-        thing the user said fills one parameter ("2号" of a date is not 2 hours)."""
+        """The text where numbers are looked for: without the mentions of the days and times taken,
+        as one thing the user said fills one parameter ("2号" of a date is not 2 hours)."""
         from .dates import date_mentions, time_mentions
 
-        if not self.taken:
+        if not (self.taken_days or self.taken_times):
             return self.text
-        spans = [span for span, days in date_mentions(self.text, self.today) if days & self.taken]
+        spans = [span for span, days in date_mentions(self.text, self.today) if days & self.taken_days]
         spans += [span for span, said in time_mentions(self.text)
-                  if any(isinstance(t, tuple) and _same_time(t, said) for t in self.taken)]
+                  if any(_same_time(taken, said) for taken in self.taken_times)]
         chars = list(self.text)
         for start, end in spans:
             chars[start:end] = " " * (end - start)
@@ -162,8 +163,8 @@ def ungiven(arguments: dict[str, Any], schema: dict[str, Any], evidence: Evidenc
     props = schema.get("properties", {})
     out, used = [], {}
     # a number said inside a date or time another argument holds is not also a count: "2号" is no 2 hours
-    taken = frozenset(_dates_and_times(arguments, props))
-    counting = replace(evidence, taken=taken) if taken else evidence
+    days, times = _dates_and_times(arguments, props)
+    counting = replace(evidence, taken_days=days, taken_times=times) if days or times else evidence
     for name, value in arguments.items():
         spec = props.get(name, {})
         if spec.get("x-grounded") is False:
@@ -183,16 +184,19 @@ def ungiven(arguments: dict[str, Any], schema: dict[str, Any], evidence: Evidenc
     return out
 
 
-def _dates_and_times(arguments: dict[str, Any], props: dict[str, Any]) -> Iterable[date | tuple[int, int]]:
-    """The dates and clock times (hour, minute) the call's arguments hold."""
+def _dates_and_times(arguments: dict[str, Any],
+                     props: dict[str, Any]) -> tuple[frozenset[date], frozenset[tuple[int, int]]]:
+    """The dates and the clock times (hour, minute) the call's arguments hold."""
     from .dates import parse_when
 
+    days: set[date] = set()
+    times: set[tuple[int, int]] = set()
     for name, value in arguments.items():
         if isinstance(value, str) and "enum" not in props.get(name, {}) and (when := parse_when(value)):
-            days, clock = when
-            yield from days
-            if clock is not None:
-                yield clock
+            days |= when[0]
+            if when[1] is not None:
+                times.add(when[1])
+    return frozenset(days), frozenset(times)
 
 
 def _is_number(value: Any) -> bool:
