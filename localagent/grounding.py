@@ -18,7 +18,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field, replace
 from datetime import date
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Any, Callable, Iterable
 
 from . import glossary
@@ -126,6 +126,11 @@ class Evidence:
         return {_stem(w) for w in _WORD.findall(self.text)}
 
     @cached_property
+    def stems(self) -> set[str]:
+        """The English words by their Snowball stem ("details", "detailed": detail)."""
+        return {_english_stem(w) for w in _WORD.findall(self.text) if w.isascii()}
+
+    @cached_property
     def numbers(self) -> set[float]:
         return _numbers_in(self.counted)
 
@@ -153,14 +158,16 @@ class Evidence:
 
 # Asks the model which option of an enum the user asked for: True when it names the value (see
 # NativeEngine.confirm_choice). Enum options are often named in another language ("客厅" for
-# "living room"), which no spelling rule finds.
+# "living room"), which no spelling rule finds; so are flags (随机播放 for `shuffle`).
 ConfirmChoice = Callable[[str, Any, dict], bool]
 
 
 def ungiven(arguments: dict[str, Any], schema: dict[str, Any], evidence: Evidence,
-            always: set[str] = frozenset(), confirm: ConfirmChoice | None = None) -> list[str]:
-    """The arguments whose values are not found in the evidence (in argument order)."""
-    props = schema.get("properties", {})
+            always: set[str] = frozenset(), confirm: ConfirmChoice | None = None,
+            purpose: str = "") -> list[str]:
+    """The arguments whose values are not found in the evidence (in argument order). `purpose`:
+    the tool's name and description, what every call of it does (see `flag_touched`)."""
+    props, required = schema.get("properties", {}), set(schema.get("required", []))
     out, used = [], {}
     # a number said inside a date or time another argument holds is not also a count: "2号" is no 2 hours
     days, times = _dates_and_times(arguments, props)
@@ -172,7 +179,11 @@ def ungiven(arguments: dict[str, Any], schema: dict[str, Any], evidence: Evidenc
         strict = name in always or spec.get("x-grounded") is True
         if "default" in spec and value == spec["default"]:
             continue  # what the tool does anyway
-        given = found(value, spec, counting if _is_number(value) else evidence, strict, name)
+        if value is True and not strict and name not in required:
+            # an option switched on that the user's words never touch is left to the tool's default
+            given = flag_touched(name, spec, purpose, evidence) or (confirm is not None and confirm(name, value, spec))
+        else:
+            given = found(value, spec, counting if _is_number(value) else evidence, strict, name)
         if not given and "enum" in spec and confirm is not None and not isinstance(value, bool):
             given = confirm(name, value, spec)
         if given and isinstance(value, str) and "enum" not in spec and (key := normalise(value)):
@@ -239,6 +250,45 @@ def found(value: Any, spec: dict[str, Any], ev: Evidence, strict: bool = False, 
         return False  # an id is given whole or not at all: "i-abc3" is not "i-abc" and "3"
     return _words_found(text, ev) or (_PLACE.search(f"{name} {spec.get('description', '')}") is not None
                                       and _qualified_found(text, ev))
+
+
+def flag_touched(name: str, spec: dict[str, Any], purpose: str, ev: Evidence) -> bool:
+    """Whether the user's words touch an optional flag: a word of its name or description that
+    is not also a word of the tool's `purpose` (its name and description: "打印" of 双面打印 for a
+    print job is said by any request to print), found by spelling (English words by their stem)
+    or by its name in the other language ("double-sided" for 双面, 自动 for "automatic"). A flag
+    nobody asked for ("duplex" for "打两份，要彩色的") is something the model switched on by itself."""
+    description = str(spec.get("description") or "")
+    tools = _term_words(purpose)
+    words = {key: word for key, word in _term_words(f"{name} {description}").items() if key not in tools}
+    if any(key in (ev.flat if _CJK_RUN.fullmatch(key) else ev.stems) for key in words):
+        return True
+    names = [*words.values(), description or name.replace("_", " ")]
+    return any(_name_found(other, ev) for word in names for other in glossary.other_names(word))
+
+
+_CJK_RUN = re.compile(rf"[{_CJK}]+")
+
+
+def _term_words(text: str) -> dict[str, str]:
+    """The words of a name or description, each under the key it is looked for by: English ones
+    by their stem, and of a Chinese run every part of two to four characters (a description is not
+    split into words: "双面打印" gives 双面 and 打印)."""
+    out = {}
+    for word in _content_words(text):
+        if _CJK_RUN.fullmatch(word):
+            out |= {word[i:j]: word[i:j] for i in range(len(word)) for j in range(i + 2, min(len(word), i + 4) + 1)}
+        elif len(word) > 1 and not word.isdigit():
+            out[_english_stem(word)] = word
+    return out
+
+
+@cache
+def _english_stem(word: str) -> str:
+    """Snowball's stem: "details" and "detailed" are both detail."""
+    import snowballstemmer
+
+    return snowballstemmer.stemmer("english").stemWord(word)
 
 
 def _qualified_found(text: str, ev: Evidence) -> bool:

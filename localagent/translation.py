@@ -21,15 +21,17 @@ Chat = Callable[..., Reply]  # LLMClient.chat, or an engine's timed wrapper of i
 _QUOTES = "\"'“”‘’「」『』《》`"
 
 
-def name_in_chinese(chat: Chat, name: str, words: str) -> str | None:
+def name_in_chinese(chat: Chat, name: str, words: str, flag_of: str = "") -> str | None:
     """A parameter's short name in Chinese as the model writes it, from its name and its English
-    words (the start of its description); None when it writes no Chinese, too much, or the endpoint
-    fails: the agent then names the value as the tool does, since a question partly in English
-    beats no question."""
+    words (the start of its description); for an on/off parameter, with `flag_of`, the tool's name
+    and description (a flag's name alone is ambiguous: `shuffle` of a music player is 随机播放, alone 洗牌);
+    None when it writes no Chinese, too much, or the endpoint fails: the agent then names the value
+    as the tool does, since a question partly in English beats no question."""
     shown = name if words == words_of(name) else f"{name}（{words}）"
+    request = (f"工具 {flag_of}有一个开关参数：{shown}。把这个参数翻译成简短的中文名称，只写名称：" if flag_of
+               else f"把下面这个参数翻译成简短的中文名称，只写名称：\n{shown}")
     try:
-        reply = chat([{"role": "user", "content": f"把下面这个参数翻译成简短的中文名称，只写名称：\n{shown}"}],
-                     max_tokens=24, stop=["\n"])
+        reply = chat([{"role": "user", "content": request}], max_tokens=24, stop=["\n"])
     except EndpointError:
         return None
     chinese = reply.content.strip().strip(_QUOTES + "。. ")

@@ -1009,6 +1009,34 @@ def test_a_clock_time_whose_minutes_the_model_lost_is_written_as_the_user_said_i
     assert (record.status, record.missing) == ("refused", ["showtime"])
 
 
+def test_a_flag_nobody_switched_on_is_left_to_the_tool(tmp_path):
+    """For "打两份，要彩色的" the model also writes duplex: true; the call runs without it. A flag the
+    tool describes in English only is looked for by the Chinese name the model gives it with the
+    tool in view, in a request of its own: 随机播放 is `shuffle`, and "播放" alone asks for nothing."""
+    flag = {"type": "boolean"}
+    path = tmp_path / "tools.json"
+    path.write_text(json.dumps([
+        {"type": "function", "function": {"name": "send_print_job", "description": "发送文件到办公室打印机", "parameters": {
+            "type": "object", "required": ["file"], "properties": {
+                "file": {"type": "string"}, "copies": {"type": "integer"},
+                "color": {**flag, "description": "彩色打印"}, "duplex": {**flag, "description": "双面打印"}}}}},
+        {"type": "function", "function": {"name": "play_music", "description": "Play a playlist.", "parameters": {
+            "type": "object", "required": ["query"], "properties": {"query": {"type": "string"}, "shuffle": flag}}}}]),
+        encoding="utf-8")
+    tools = Toolbox(from_openai_json(path))
+    named = [{"role": "user", "content": "工具 play_music（Play a playlist.）有一个开关参数：shuffle。把这个参数翻译成简短的中文名称，只写名称："}]
+    for v in [NATIVE_OTHER, NATIVE_FC]:
+        printed = {"file": "合同.docx", "copies": 2, "color": True}
+        result, free = run(v, [v.call("send_print_job", {**printed, "duplex": True}), v.answer("好了。")], tools,
+                           question="把合同.docx发到前台打印机，打两份，要彩色的")
+        assert result.tool_calls[0].arguments == printed and len(free) == 2  # the words alone tell
+        for question, chinese, arguments in [("随机播放歌单「跑步必听」", "随机播放", {"query": "跑步必听", "shuffle": True}),
+                                             ("播放歌单「跑步必听」", "洗牌", {"query": "跑步必听"})]:
+            result, free = run(v, [v.call("play_music", {"query": "跑步必听", "shuffle": True}), chinese,
+                                   v.answer("好了。")], tools, question=question)
+            assert result.tool_calls[0].arguments == arguments and free[1]["messages"] == named
+
+
 @variants(ALL)
 def test_approval_refusal(v, toolbox, deploy_log):
     asked = []

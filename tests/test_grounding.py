@@ -4,7 +4,7 @@ from datetime import date
 import pytest
 
 from localagent.glossary import other_names
-from localagent.grounding import (Evidence, first_named, found, names_nothing_of, options_named, phrases,
+from localagent.grounding import (Evidence, first_named, flag_touched, found, names_nothing_of, options_named, phrases,
                                   said_clock, said_length, ungiven)
 from localagent.replies import shows_a_call, value_asked_for, value_name
 
@@ -119,10 +119,45 @@ def test_ungiven_checks_every_argument_and_knows_overrides():
                              "query": {"type": "string", "x-grounded": False},
                              "force": {"type": "boolean"}, "confirm": {"type": "boolean"}}}
     evidence = Evidence(("weather in Hangzhou please",), TODAY)
-    args = {"city": "Shanghai", "days": 1, "query": "anything the model derived", "force": True, "confirm": True}
-    # the default is what the tool does anyway; x-grounded: false is off; a boolean is strict only on demand
+    args = {"city": "Shanghai", "days": 1, "query": "anything the model derived", "force": False, "confirm": False}
+    # the default is what the tool does anyway; x-grounded: false is off; a flag left off is strict only on demand
     assert ungiven(args, schema, evidence) == ["city"]
     assert ungiven(args, schema, evidence, always={"confirm"}) == ["city", "confirm"]
+
+
+PRINT_JOB = "send_print_job 发送文件到办公室打印机"
+CAR = "reserveRentalCar Reserve a rental car"
+CLEANING_JOB = "bookCleaning Book a home cleaning service"
+
+
+@pytest.mark.parametrize("said, name, description, purpose, touched", [
+    ("把“合同终稿.docx”发到前台打印机，打两份，要彩色的", "color", "彩色打印", PRINT_JOB, True),
+    # 打印 is the tool's word (打印机): any print job says it; nothing here asks for both sides
+    ("把“合同终稿.docx”发到前台打印机，打两份，要彩色的", "duplex", "双面打印", PRINT_JOB, False),
+    ("Print quarterly_report.pdf, 5 copies, double-sided", "duplex", "双面打印", PRINT_JOB, True),  # CC-CEDICT: 双面
+    ("need a rental car in Denver, SUV, automatic pls", "automatic", "automatic transmission", CAR, True),
+    ("下周在成都租辆自动挡的车", "automatic", "automatic transmission", CAR, True),  # 自动 glossed "automatic"
+    ("2027年7月1号到7月5号在成都租辆车，经济型的就行", "automatic", "automatic transmission", CAR, False),
+    ("Make it a deep clean this time.", "deep_clean", "", CLEANING_JOB, True),
+    ("I'd like a cleaner on Feb 20, for 3 hours.", "deep_clean", "", CLEANING_JOB, False),  # "clean" is the tool's
+    ("约个保洁阿姨，做四个小时", "deep_clean", "", CLEANING_JOB, False),
+])
+def test_a_flag_is_touched_by_words_of_its_own_not_the_tools(said, name, description, purpose, touched):
+    assert flag_touched(name, {"type": "boolean", "description": description}, purpose, Evidence((said,), TODAY)) is touched
+
+
+def test_an_optional_flag_switched_on_that_nobody_asked_for_is_not_given():
+    schema = {"properties": {"file": {"type": "string"}, "duplex": {"type": "boolean", "description": "双面打印"},
+                             "color": {"type": "boolean", "description": "彩色打印"},
+                             "staple": {"type": "boolean", "description": "装订"}},
+              "required": ["file", "staple"]}
+    evidence = Evidence(("把合同.docx发到前台打印机，打两份，要彩色的",), TODAY)
+    args = {"file": "合同.docx", "duplex": True, "color": True, "staple": True}
+    assert ungiven(args, schema, evidence, purpose=PRINT_JOB) == ["duplex"]  # a required flag is the model's to set
+    assert ungiven({**args, "duplex": False}, schema, evidence, purpose=PRINT_JOB) == []  # left off: nothing switched on
+    asked = []
+    confirm = lambda name, value, spec: asked.append(name) or True  # the model's reading, where the words say nothing
+    assert ungiven(args, schema, evidence, confirm=confirm, purpose=PRINT_JOB) == [] and asked == ["duplex"]
 
 
 CLEANING = {"properties": {"address": {"type": "string"}, "date": {"type": "string", "description": "YYYY-MM-DD"},

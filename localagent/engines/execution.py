@@ -74,7 +74,8 @@ class CallRunner:
         record.arguments = args
         if self.grounding:
             required = set(tool.parameters.get("required", []))
-            ungiven = grounding.ungiven(args, tool.parameters, evidence, tool.grounded_params, confirm)
+            ungiven = grounding.ungiven(args, tool.parameters, evidence, tool.grounded_params, confirm,
+                                         purpose=f"{tool.name} {tool.description}")
             converted = self._said_values(tool, ungiven, args, evidence)
             args, ungiven = {**args, **converted}, [k for k in ungiven if k not in converted]
             # An optional value nobody gave is left to the tool's default; a required one is asked for.

@@ -24,8 +24,8 @@ from ..config import AgentConfig
 from ..constrain import KINDS, Constraint, arguments_schema
 from ..endpoint import Endpoint
 from ..errors import EndpointHTTPError
-from ..grounding import first_named, found, names_nothing_of, options_named, phrases
-from ..replies import in_language, written_in
+from ..grounding import first_named, flag_touched, found, names_nothing_of, options_named, phrases
+from ..replies import in_language, language_of, value_name, written_in
 from ..llm import LLMClient, Reply
 from .. import prompt_cache, react
 from ..lenient_json import loads_lenient
@@ -298,7 +298,8 @@ class NativeEngine:
     def confirm_choice(self, q: _Question, tool: str, name: str, value: Any, spec: dict,
                        arguments: dict[str, Any] | None = None) -> bool:
         """Whether the model, asked afresh from the conversation, names `value` as the option the
-        user asked for. Each question is a short request on the cached prompt:
+        user asked for. Each question is a short request on the cached prompt (on a server that
+        continues a prefill; elsewhere an option not found as written is not given):
         - for a required option, first the user's own words for it, chosen from the phrases they
           said, or "not said" (`_users_words`). Asked only which option, with the options in
           view, the bundled 1.5B names the one it would pick for "把温度调到22度" ("living room")
@@ -315,17 +316,23 @@ class NativeEngine:
           "business-class", "电费" for "water bill");
         - words that name nothing of the option (only the tool, another parameter or another of
           the call's `arguments`: "account" in "Pay 120 yuan on account 0101 3386 2290") count as
-          "not said" (`names_nothing_of`): made to quote a phrase, the 1.5B quotes one of those."""
+          "not said" (`names_nothing_of`): made to quote a phrase, the 1.5B quotes one of those.
+        An optional flag switched on that the user's words do not touch as the tool writes it is
+        looked for by its Chinese name instead (`_flag_said_in_chinese`)."""
+        if isinstance(value, bool):  # an optional flag switched on: a plain request, on any server
+            return self._flag_said_in_chinese(q, tool, name, spec)
+        if not self.prefill:
+            return False  # the questions below continue the conversation's prompt
         described = f"{name} ({d})" if (d := str(spec.get("description") or "").strip()) else name
         thought = f"Thought: {tool} takes {described}."
-        listed = (f"Thought: {tool} takes {described}, one of {', '.join(map(str, spec['enum']))}, "
-                  f'or "{NOT_SAID}" if the user did not say.')
         parameters = self.toolbox.get(tool).parameters
         required = name in parameters.get("required", [])
         others = [tool, *(p for p in parameters.get("properties", {}) if p != name),
                   *(str(v) for k, v in (arguments or {}).items() if k != name)]
         with Stopwatch(q.result.timings, "checks_s"), self._aside():
             words = self._users_words(q, thought, spec["enum"], others) if required else ""
+            listed = (f"Thought: {tool} takes {described}, one of {', '.join(map(str, spec['enum']))}, "
+                      f'or "{NOT_SAID}" if the user did not say.')
             if words is None:
                 return False  # a required option the user never named: the model's own pick
             said = f'The user said "{words}", so the' if words else "The"
@@ -338,6 +345,21 @@ class NativeEngine:
                 return False  # with the options in view the model says the user named none
             words = words or self._quoted_words(q, thought, spec["enum"], others)
             return words is not None and self._option_named_by(q, thought, words, spec["enum"]) == value
+
+    def _flag_said_in_chinese(self, q: _Question, tool_name: str, name: str, spec: dict) -> bool:
+        """Whether a Chinese user's words touch a flag the tool describes in English only, by its
+        Chinese name as the model writes it with the tool in view (`flag_touched`): CC-CEDICT has no
+        随机播放 for `shuffle`. The name is the model's reading of the tool, not of the question: asked
+        about the question, whether the user had said the flag, the bundled 1.5B said "not said" to
+        随机播放 and yes to "duplex" for "打两份，要彩色的" (bench/README.md, "Flags nobody switched on")."""
+        tool = self.toolbox.get(tool_name)
+        if q.language != "zh" or language_of(f"{name} {spec.get('description') or ''}") == "zh":
+            return False
+        with Stopwatch(q.result.timings, "checks_s"), self._aside():
+            chinese = name_in_chinese(functools.partial(self._chat, q), name, value_name(name, spec, "en"),
+                                      flag_of=f"{tool.name}（{tool.description}）")
+        return chinese is not None and flag_touched(name, {"description": chinese}, f"{tool.name} {tool.description}",
+                                                     q.given())
 
     def _aside(self) -> contextlib.AbstractContextManager[prompt_cache.SavedSlot | None]:
         """For requests that leave the question's prompt (checks), which would make the server
@@ -494,8 +516,7 @@ class NativeEngine:
 
     def _run_call(self, q: _Question, call: ParsedCall) -> ToolCallRecord:
         return q.run_call(call.name, call.arguments, parse_error=call.error,
-                          confirm=(lambda *a: self.confirm_choice(q, call.name, *a, arguments=call.arguments))
-                          if self.prefill else None,
+                          confirm=lambda *a: self.confirm_choice(q, call.name, *a, arguments=call.arguments),
                           serves=(lambda t: self.serves_request(q, t)) if self._checks_relevance() else None)
 
     def _add_observations(self, q: _Question, calls: list[ParsedCall], records: list[ToolCallRecord]) -> None:
