@@ -1035,6 +1035,14 @@ def test_a_flag_nobody_switched_on_is_left_to_the_tool(tmp_path):
             result, free = run(v, [v.call("play_music", {"query": "跑步必听", "shuffle": True}), chinese,
                                    v.answer("好了。")], tools, question=question)
             assert result.tool_calls[0].arguments == arguments and free[1]["messages"] == named
+        # asked once: the next question has the name already
+        shuffled = {"query": "周末", "shuffle": True}
+        with ScriptedServer([v.call("play_music", {"query": "跑步必听", "shuffle": True}), "随机播放", v.answer("好了。"),
+                             v.call("play_music", shuffled), v.answer("好了。")], owned_by=v.server) as server:
+            engine = make_engine(v, server.api_base, tools)
+            engine.run("随机播放歌单「跑步必听」")
+            assert engine.run("随机播放歌单「周末」").tool_calls[0].arguments == shuffled
+        assert [r["messages"] for r in server.chat_requests()].count(named) == 1
 
 
 @variants(ALL)

@@ -82,6 +82,7 @@ class NativeEngine:
         # question's state there meanwhile (`_aside`).
         self.slot_server: str | None = None
         self._kept_file = f"question-{os.getpid()}-{id(self):x}.bin"
+        self._flag_names: dict[tuple[str, str], str | None] = {}  # (tool, flag): its Chinese name, or None
 
     def system_prompt(self, today: date | None = None) -> str:
         instruction = dated(self.agent.instruction, today or date.today(), self.toolbox)
@@ -350,14 +351,19 @@ class NativeEngine:
         """Whether a Chinese user's words touch a flag the tool describes in English only, by its
         Chinese name as the model writes it with the tool in view (`flag_touched`): CC-CEDICT has no
         随机播放 for `shuffle`. The name is the model's reading of the tool, not of the question: asked
-        about the question, whether the user had said the flag, the bundled 1.5B said "not said" to
-        随机播放 and yes to "duplex" for "打两份，要彩色的" (bench/README.md, "Flags nobody switched on")."""
+        for the user's words for `shuffle`, the bundled 1.5B said "not said" to 随机播放; asked whether
+        the user had said a flag, it gave `shuffle` a yes of 0.40 there and `duplex` 0.78 for "打两份，
+        要彩色的" (bench/README.md, "Flags nobody switched on"). A name not written (None) is asked again
+        next time: an endpoint that failed may answer then."""
         tool = self.toolbox.get(tool_name)
         if q.language != "zh" or language_of(f"{name} {spec.get('description') or ''}") == "zh":
             return False
-        with Stopwatch(q.result.timings, "checks_s"), self._aside():
-            chinese = name_in_chinese(functools.partial(self._chat, q), name, value_name(name, spec, "en"),
-                                      flag_of=f"{tool.name}（{tool.description}）")
+        chinese = self._flag_names.get((tool.name, name))
+        if chinese is None:  # asked once: the same for every question
+            with Stopwatch(q.result.timings, "checks_s"), self._aside():
+                chinese = name_in_chinese(functools.partial(self._chat, q), name, value_name(name, spec, "en"),
+                                          flag_of=f"{tool.name}（{tool.description}）")
+            self._flag_names[tool.name, name] = chinese
         return chinese is not None and flag_touched(name, {"description": chinese}, f"{tool.name} {tool.description}",
                                                      q.given())
 
