@@ -6,10 +6,12 @@ spacing; numbers written as digits, Chinese numerals or English words; dates and
 usual spellings, relative ones ("明天", "next Friday") resolved against today; enum values by
 their own words, by a name the parameter's description gives them ("CNY (人民币)"), by a common
 name (人民币 → CNY) or by a dictionary's translation (客厅 → living room). Free text counts as given when each of its words is.
+An optional flag switched on counts as given where the user's words touch it (`flag_touched`).
 
 This works on tools as users write them, with no annotations. `x-grounded: false` on a parameter
 switches the check off for values the model may rightly derive; `x-grounded: true` (or a tool's
-`grounded_params`) keeps it on where it would otherwise be skipped (booleans).
+`grounded_params`) keeps it on where it would otherwise be skipped (a flag left off, a required
+one): the user must have said true or false.
 """
 from __future__ import annotations
 

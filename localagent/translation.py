@@ -11,11 +11,12 @@ request per name, made only when the agent asks.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 from .errors import EndpointError
 from .llm import Reply
-from .replies import language_of, words_of
+from .replies import language_of, value_name, words_of
+from .tools import Tool
 
 Chat = Callable[..., Reply]  # LLMClient.chat, or an engine's timed wrapper of it
 _QUOTES = "\"'“”‘’「」『』《》`"
@@ -38,3 +39,21 @@ def name_in_chinese(chat: Chat, name: str, words: str, flag_of: str = "") -> str
     if reply.finish_reason == "length" or language_of(chinese) != "zh":
         return None
     return chinese
+
+
+class FlagNames:
+    """The Chinese names of flags (optional booleans) as the model writes them with their tool in
+    view (`name_in_chinese` with `flag_of`), for the grounding of a flag a Chinese user switched
+    on (`Question.flag_said`). Asked once per tool and flag, the same for every question; a name
+    not written is asked again next time, since an endpoint that failed may answer then."""
+
+    def __init__(self) -> None:
+        self._names: dict[tuple[str, str], str] = {}
+
+    def get(self, chat: Chat, tool: Tool, name: str, spec: dict[str, Any]) -> str | None:
+        if (tool.name, name) not in self._names:
+            chinese = name_in_chinese(chat, name, value_name(name, spec, "en"), flag_of=f"{tool.name}（{tool.description}）")
+            if chinese is None:
+                return None
+            self._names[tool.name, name] = chinese
+        return self._names[tool.name, name]

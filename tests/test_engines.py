@@ -1009,10 +1009,11 @@ def test_a_clock_time_whose_minutes_the_model_lost_is_written_as_the_user_said_i
     assert (record.status, record.missing) == ("refused", ["showtime"])
 
 
-def test_a_flag_nobody_switched_on_is_left_to_the_tool(tmp_path):
+def test_a_flag_nobody_switched_on_is_left_to_the_tool(tmp_path, modelscope_loaded):
     """For "打两份，要彩色的" the model also writes duplex: true; the call runs without it. A flag the
     tool describes in English only is looked for by the Chinese name the model gives it with the
-    tool in view, in a request of its own: 随机播放 is `shuffle`, and "播放" alone asks for nothing."""
+    tool in view, in a request of its own, asked once per engine: 随机播放 is `shuffle`, and "播放"
+    alone asks for nothing. Both engines, on any server."""
     flag = {"type": "boolean"}
     path = tmp_path / "tools.json"
     path.write_text(json.dumps([
@@ -1025,7 +1026,7 @@ def test_a_flag_nobody_switched_on_is_left_to_the_tool(tmp_path):
         encoding="utf-8")
     tools = Toolbox(from_openai_json(path))
     named = [{"role": "user", "content": "工具 play_music（Play a playlist.）有一个开关参数：shuffle。把这个参数翻译成简短的中文名称，只写名称："}]
-    for v in [NATIVE_OTHER, NATIVE_FC]:
+    for v in [NATIVE_OTHER, NATIVE_FC, ROLEPLAY, ROLEPLAY_FC]:
         printed = {"file": "合同.docx", "copies": 2, "color": True}
         result, free = run(v, [v.call("send_print_job", {**printed, "duplex": True}), v.answer("好了。")], tools,
                            question="把合同.docx发到前台打印机，打两份，要彩色的")

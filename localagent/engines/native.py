@@ -24,15 +24,15 @@ from ..config import AgentConfig
 from ..constrain import KINDS, Constraint, arguments_schema
 from ..endpoint import Endpoint
 from ..errors import EndpointHTTPError
-from ..grounding import first_named, flag_touched, found, names_nothing_of, options_named, phrases
-from ..replies import in_language, language_of, value_name, written_in
+from ..grounding import first_named, found, names_nothing_of, options_named, phrases
+from ..replies import in_language, written_in
 from ..llm import LLMClient, Reply
 from .. import prompt_cache, react
 from ..lenient_json import loads_lenient
 from ..parsing import ParsedCall, parse_reply
 from ..prompts import dated
 from ..tools import Tool, ToolArgumentError, Toolbox
-from ..translation import name_in_chinese
+from ..translation import FlagNames, name_in_chinese
 from .base import Approver, Events, History, RunResult, Stopwatch, ToolCallRecord, approve_all
 from .execution import echoes_an_error, no_answer, refuse_unrelated, would_have_run
 from .question import Question
@@ -82,7 +82,7 @@ class NativeEngine:
         # question's state there meanwhile (`_aside`).
         self.slot_server: str | None = None
         self._kept_file = f"question-{os.getpid()}-{id(self):x}.bin"
-        self._flag_names: dict[tuple[str, str], str | None] = {}  # (tool, flag): its Chinese name, or None
+        self._flag_names = FlagNames()
 
     def system_prompt(self, today: date | None = None) -> str:
         instruction = dated(self.agent.instruction, today or date.today(), self.toolbox)
@@ -124,7 +124,7 @@ class NativeEngine:
                         break
                     continue
                 if refused:
-                    q.ask_for_missing(refused, functools.partial(self._name_in_chinese, q))
+                    q.ask_for_missing(refused, functools.partial(name_in_chinese, functools.partial(self._chat_aside, q)))
                     break
                 self._add_observations(q, calls[:len(records)], records)
             else:
@@ -171,12 +171,6 @@ class NativeEngine:
         with self._aside():
             again = self._chat(q, plain, stream=True).content.strip()
         return again if unanswered or written_in(again, q.language) else answer
-
-    def _name_in_chinese(self, q: _Question, name: str, words: str) -> str | None:
-        """A value's name in Chinese for the agent's question (translation.py), asked aside from the
-        question's state: the user's answer goes on from the question's prompt."""
-        with self._aside():
-            return name_in_chinese(functools.partial(self._chat, q), name, words)
 
     # --- one LLM request ------------------------------------------------------------------
 
@@ -319,9 +313,9 @@ class NativeEngine:
           the call's `arguments`: "account" in "Pay 120 yuan on account 0101 3386 2290") count as
           "not said" (`names_nothing_of`): made to quote a phrase, the 1.5B quotes one of those.
         An optional flag switched on that the user's words do not touch as the tool writes it is
-        looked for by its Chinese name instead (`_flag_said_in_chinese`)."""
+        looked for by its Chinese name instead (`Question.flag_said`)."""
         if isinstance(value, bool):  # an optional flag switched on: a plain request, on any server
-            return self._flag_said_in_chinese(q, tool, name, spec)
+            return q.flag_said(self.toolbox.get(tool), name, spec, self._flag_names, functools.partial(self._chat_aside, q))
         if not self.prefill:
             return False  # the questions below continue the conversation's prompt
         described = f"{name} ({d})" if (d := str(spec.get("description") or "").strip()) else name
@@ -347,25 +341,11 @@ class NativeEngine:
             words = words or self._quoted_words(q, thought, spec["enum"], others)
             return words is not None and self._option_named_by(q, thought, words, spec["enum"]) == value
 
-    def _flag_said_in_chinese(self, q: _Question, tool_name: str, name: str, spec: dict) -> bool:
-        """Whether a Chinese user's words touch a flag the tool describes in English only, by its
-        Chinese name as the model writes it with the tool in view (`flag_touched`): CC-CEDICT has no
-        随机播放 for `shuffle`. The name is the model's reading of the tool, not of the question: asked
-        for the user's words for `shuffle`, the bundled 1.5B said "not said" to 随机播放; asked whether
-        the user had said a flag, it gave `shuffle` a yes of 0.40 there and `duplex` 0.78 for "打两份，
-        要彩色的" (bench/README.md, "Flags nobody switched on"). A name not written (None) is asked again
-        next time: an endpoint that failed may answer then."""
-        tool = self.toolbox.get(tool_name)
-        if q.language != "zh" or language_of(f"{name} {spec.get('description') or ''}") == "zh":
-            return False
-        chinese = self._flag_names.get((tool.name, name))
-        if chinese is None:  # asked once: the same for every question
-            with Stopwatch(q.result.timings, "checks_s"), self._aside():
-                chinese = name_in_chinese(functools.partial(self._chat, q), name, value_name(name, spec, "en"),
-                                          flag_of=f"{tool.name}（{tool.description}）")
-            self._flag_names[tool.name, name] = chinese
-        return chinese is not None and flag_touched(name, {"description": chinese}, f"{tool.name} {tool.description}",
-                                                     q.given())
+    def _chat_aside(self, q: _Question, messages: list[dict], **kwargs: Any) -> Reply:
+        """A request that leaves the question's prompt, its state kept meanwhile (`_aside`): a name
+        put into Chinese (translation.py), after which the question goes on from its prompt."""
+        with self._aside():
+            return self._chat(q, messages, **kwargs)
 
     def _aside(self) -> contextlib.AbstractContextManager[prompt_cache.SavedSlot | None]:
         """For requests that leave the question's prompt (checks), which would make the server

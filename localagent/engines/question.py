@@ -17,9 +17,10 @@ from typing import Any, Callable, Iterator
 from .. import react
 from ..config import AgentConfig
 from ..errors import AgentError
-from ..grounding import ConfirmChoice, Evidence
-from ..replies import Language, Translate, conversation_language, dry_run_answer, turn_limit_answer
+from ..grounding import ConfirmChoice, Evidence, flag_touched
+from ..replies import Language, Translate, conversation_language, dry_run_answer, language_of, turn_limit_answer
 from ..tools import Tool, Toolbox
+from ..translation import Chat, FlagNames
 from .base import Approver, Events, History, Message, RunResult, Stopwatch, ToolCallRecord, history_messages
 from .execution import CallRunner, ask_for_missing, history_evidence, user_answer, would_have_run
 
@@ -77,6 +78,20 @@ class Question:
             self.evidence.append(record.result)  # ids a tool returned may be used in later calls
         self.events.on_tool_end(record)
         return record
+
+    def flag_said(self, tool: Tool, name: str, spec: dict[str, Any], names: FlagNames, chat: Chat) -> bool:
+        """Whether a Chinese user's words touch a flag the tool describes in English only, by the
+        Chinese name the model gives it with the tool in view (`flag_touched`): CC-CEDICT has no
+        随机播放 for `shuffle`. The name is the model's reading of the tool, not of the question:
+        asked for the user's words for `shuffle`, the bundled 1.5B said "not said" to 随机播放; asked
+        whether the user had said a flag, it gave `shuffle` a yes of 0.40 there and `duplex` 0.78
+        for "打两份，要彩色的" (bench/README.md, "Flags nobody switched on")."""
+        if self.language != "zh" or language_of(f"{name} {spec.get('description') or ''}") == "zh":
+            return False
+        with Stopwatch(self.result.timings, "checks_s"):
+            chinese = names.get(chat, tool, name, spec)
+        return chinese is not None and flag_touched(name, {"description": chinese}, f"{tool.name} {tool.description}",
+                                                     self.given())
 
     def given(self) -> Evidence:
         """What counts as given now: what the user said and tools returned so far, and today."""
