@@ -320,14 +320,14 @@ class NativeEngine:
             return False  # the questions below continue the conversation's prompt
         described = f"{name} ({d})" if (d := str(spec.get("description") or "").strip()) else name
         thought = f"Thought: {tool} takes {described}."
+        listed = (f"Thought: {tool} takes {described}, one of {', '.join(map(str, spec['enum']))}, "
+                  f'or "{NOT_SAID}" if the user did not say.')
         parameters = self.toolbox.get(tool).parameters
         required = name in parameters.get("required", [])
         others = [tool, *(p for p in parameters.get("properties", {}) if p != name),
                   *(str(v) for k, v in (arguments or {}).items() if k != name)]
         with Stopwatch(q.result.timings, "checks_s"), self._aside():
             words = self._users_words(q, thought, spec["enum"], others) if required else ""
-            listed = (f"Thought: {tool} takes {described}, one of {', '.join(map(str, spec['enum']))}, "
-                      f'or "{NOT_SAID}" if the user did not say.')
             if words is None:
                 return False  # a required option the user never named: the model's own pick
             said = f'The user said "{words}", so the' if words else "The"
