@@ -265,11 +265,15 @@ def flag_touched(name: str, spec: dict[str, Any], purpose: str, ev: Evidence) ->
     words = {key: word for key, word in _term_words(f"{name} {description}").items() if key not in tools}
     if any(key in (ev.flat if _CJK_RUN.fullmatch(key) else ev.stems) for key in words):
         return True
-    names = [*words.values(), description or name.replace("_", " ")]
+    # a name in the other language is looked up only where the user's words have that script
+    # (a lookup reads the whole dictionary: about 60 ms)
+    names = [w for w in [*words.values(), description or name.replace("_", " ")]
+             if (_CJK_RUN.search(ev.text) if w.isascii() else _LATIN.search(ev.text))]
     return any(_name_found(other, ev) for word in names for other in glossary.other_names(word))
 
 
 _CJK_RUN = re.compile(rf"[{_CJK}]+")
+_LATIN = re.compile(r"[a-z]")
 
 
 def _term_words(text: str) -> dict[str, str]:
