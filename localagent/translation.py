@@ -8,15 +8,25 @@ Asked for a short Chinese name of the parameter, with the start of its descripti
 1.5B writes 源时区 and 目标时区, 开始时间 for `start_time` ("HH:MM"), 日期 for `date` ("the day"; the
 description alone gave 一天): bench/README.md, "Names asked for in the user's language". One short
 request per name, made only when the agent asks.
+
+A name depends on the model and the parameter, not on the question: `ChineseNames` asks for it
+once and, with a server of ours, whose model its key tells, keeps it on disk for the next command,
+where it would cost a request with a prompt of its own (0.7 to 1.4 s here).
 """
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import threading
+from pathlib import Path
 from typing import Any, Callable
 
 from .errors import EndpointError
 from .llm import Reply
 from .replies import language_of, value_name, words_of
 from .tools import Tool
+from .weights import cache_dir
 
 Chat = Callable[..., Reply]  # LLMClient.chat, or an engine's timed wrapper of it
 _QUOTES = "\"'“”‘’「」『』《》`"
@@ -41,19 +51,61 @@ def name_in_chinese(chat: Chat, name: str, words: str, flag_of: str = "") -> str
     return chinese
 
 
-class FlagNames:
-    """The Chinese names of flags (optional booleans) as the model writes them with their tool in
-    view (`name_in_chinese` with `flag_of`), for the grounding of a flag a Chinese user switched
-    on (`Question.flag_said`). Asked once per tool and flag, the same for every question; a name
-    not written is asked again next time, since an endpoint that failed may answer then."""
+def names_file(server_key: str) -> Path:
+    """Where the names a server's model gave are kept (`ChineseNames`)."""
+    return cache_dir() / "names" / f"{server_key}.json"
 
-    def __init__(self) -> None:
-        self._names: dict[tuple[str, str], str] = {}
 
-    def get(self, chat: Chat, tool: Tool, name: str, spec: dict[str, Any]) -> str | None:
-        if (tool.name, name) not in self._names:
-            chinese = name_in_chinese(chat, name, value_name(name, spec, "en"), flag_of=f"{tool.name}（{tool.description}）")
+class ChineseNames:
+    """Parameters' Chinese names as the model writes them (`name_in_chinese`), asked once per
+    parameter and kept for the engine's life; with a `file`, also for later commands. A name not
+    written is asked again next time, since an endpoint that failed may answer then. The file is
+    a cache: one that cannot be read is an empty one, one that cannot be written is left as it is."""
+
+    def __init__(self, file: Path | None = None) -> None:
+        self.file = file
+        self._names: dict[str, str] | None = None if file else {}
+
+    def get(self, chat: Chat, name: str, words: str, flag_of: str = "") -> str | None:
+        """The name for a value the agent asks for (`replies.Translate`, with `chat` bound) or,
+        with `flag_of`, for a flag."""
+        key = json.dumps([name, words, flag_of], ensure_ascii=False)
+        known = self._known()
+        if key not in known:
+            chinese = name_in_chinese(chat, name, words, flag_of)
             if chinese is None:
                 return None
-            self._names[tool.name, name] = chinese
-        return self._names[tool.name, name]
+            known[key] = chinese
+            self._keep(key, chinese)
+        return known[key]
+
+    def flag(self, chat: Chat, tool: Tool, name: str, spec: dict[str, Any]) -> str | None:
+        """A flag's name with its tool in view, for the grounding of a flag a Chinese user switched
+        on (`Question.flag_said`)."""
+        return self.get(chat, name, value_name(name, spec, "en"), flag_of=f"{tool.name}（{tool.description}）")
+
+    def _known(self) -> dict[str, str]:
+        if self._names is None:
+            self._names = self._read()
+        return self._names
+
+    def _read(self) -> dict[str, str]:
+        try:
+            names = json.loads(self.file.read_text(encoding="utf-8")) if self.file else {}
+        except (OSError, ValueError):
+            return {}
+        return {k: v for k, v in names.items() if isinstance(v, str)} if isinstance(names, dict) else {}
+
+    def _keep(self, key: str, chinese: str) -> None:
+        """Written whole and then renamed, over what another command may have added meanwhile."""
+        if self.file is None:
+            return
+        names = {**self._read(), key: chinese}
+        partial = self.file.with_suffix(f".partial-{os.getpid()}-{threading.get_ident()}")
+        try:
+            self.file.parent.mkdir(parents=True, exist_ok=True)
+            partial.write_text(json.dumps(names, ensure_ascii=False), encoding="utf-8")
+            os.replace(partial, self.file)
+        except OSError:  # a full disk or a read-only cache: the name is kept for this engine only
+            with contextlib.suppress(OSError):
+                partial.unlink(missing_ok=True)

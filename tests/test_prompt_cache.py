@@ -89,3 +89,23 @@ def test_the_cache_directory_is_bounded_oldest_out(tmp_path, monkeypatch):
     assert sorted(p.name for p in directory.iterdir()) == ["mid.bin", "new.bin"]
     prompt_cache.prune(max_bytes=2500)
     assert len(list(directory.iterdir())) == 2
+
+
+EVERYDAY = str(Path(__file__).parent / "fixtures" / "everyday_tools.py")  # described in English only
+
+
+@pytest.mark.slow
+def test_a_name_put_into_chinese_is_kept_for_the_next_command(kept):
+    """The agent asks a Chinese user for a value the tool names in English only, by the Chinese
+    name the model gave it: asked in the first command, read from the cache in the next one."""
+    config = kept.config("5m", tools=[EVERYDAY], max_tokens=256)
+    first = kept.run(config, "--json", "--dry-run", "明天天气怎么样？")
+    assert first.returncode == 0, first.stderr
+    answer = json.loads(first.stdout)["answer"]
+    [file] = (kept.cache / "names").glob("*.json")
+    names = json.loads(file.read_text(encoding="utf-8"))
+    [(key, chinese)] = names.items()
+    assert answer.startswith("要继续") and chinese in answer, (answer, names)
+    file.write_text(json.dumps({key: "要查天气的城市"}, ensure_ascii=False), encoding="utf-8")
+    again = kept.run(config, "--json", "--dry-run", "明天天气怎么样？")
+    assert "要查天气的城市" in json.loads(again.stdout)["answer"]  # from the file: the model was not asked

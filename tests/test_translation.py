@@ -7,7 +7,7 @@ import pytest
 from localagent.config import LLMConfig
 from localagent.llm import LLMClient
 from localagent.replies import value_asked_for
-from localagent.translation import name_in_chinese
+from localagent.translation import ChineseNames, name_in_chinese
 from scripted_server import ScriptedServer
 
 ASK = "把下面这个参数翻译成简短的中文名称，只写名称：\n"
@@ -37,6 +37,51 @@ def test_a_name_without_a_description_is_shown_as_it_is():
     with ScriptedServer(["开始时间"]) as server:
         assert name_in_chinese(client(server).chat, "start_time", "start time") == "开始时间"
     assert server.chat_requests()[0]["messages"][0]["content"] == ASK + "start_time"
+
+
+def test_a_name_is_asked_once_and_kept_for_the_next_command(tmp_path):
+    """A name depends on the model and the parameter, not on the question: with a file (a server of
+    ours), the next command's engine finds it there instead of asking again."""
+    file = tmp_path / "names" / "server.json"
+    with ScriptedServer(["源时区", "目标时区"]) as server:
+        chat = client(server).chat
+        names = ChineseNames(file)
+        assert names.get(chat, "source_timezone", "source IANA timezone name") == "源时区"
+        assert names.get(chat, "source_timezone", "source IANA timezone name") == "源时区"  # this engine: no request
+        later = ChineseNames(file)  # the next command
+        assert later.get(chat, "source_timezone", "source IANA timezone name") == "源时区"
+        assert later.get(chat, "target_timezone", "target IANA timezone name") == "目标时区"
+        # a flag's name is asked with its tool in view: another name than the parameter's alone
+        assert ChineseNames(file).get(chat, "source_timezone", "source IANA timezone name", flag_of="x") is None
+    assert len(server.chat_requests()) == 3  # the third found no reply: the endpoint failed, nothing kept
+    assert len(ChineseNames(file)._read()) == 2 and not list(file.parent.glob("*.partial*"))
+
+
+@pytest.mark.parametrize("reply", ["source timezone", {"status": 500, "message": "out of memory"}])
+def test_a_name_not_written_is_asked_again_next_time(tmp_path, reply):
+    with ScriptedServer([reply, "源时区"]) as server:
+        names = ChineseNames(tmp_path / "names.json")
+        assert names.get(client(server).chat, "source_timezone", "source IANA timezone name") is None
+        assert names.get(client(server).chat, "source_timezone", "source IANA timezone name") == "源时区"
+
+
+@pytest.mark.parametrize("content", ["{not json", "[1, 2]", '{"x": 3}', None])
+def test_a_file_that_cannot_be_read_or_written_is_no_error(tmp_path, content):
+    """A broken file is an empty cache; one that cannot be written (here its directory is a file)
+    leaves the name with this engine."""
+    file = tmp_path / "names.json"
+    if content is None:
+        (tmp_path / "blocked").write_text("")
+        file = tmp_path / "blocked" / "names.json"
+    else:
+        file.write_text(content)
+    with ScriptedServer(["源时区"]) as server:
+        names = ChineseNames(file)
+        assert names.get(client(server).chat, "source_timezone", "source IANA timezone name") == "源时区"
+        assert names.get(client(server).chat, "source_timezone", "source IANA timezone name") == "源时区"
+    assert len(server.chat_requests()) == 1
+    if content is not None:  # rewritten whole: the broken content is gone
+        assert ChineseNames(file)._read() == names._known()
 
 
 KIND = {"type": "string", "enum": ["electricity", "water", "gas"], "description": "Which bill to pay"}

@@ -10,6 +10,7 @@ from ..constrain import KINDS
 from ..errors import ConfigError, EndpointError
 from ..llm import LLMClient
 from ..tools import Toolbox
+from ..translation import ChineseNames, names_file
 from .base import Approver, Engine, Events, approve_all
 
 _prompt_cache_lock = threading.Lock()
@@ -30,8 +31,11 @@ def create_engine(config: Config, api_base: str, toolbox: Toolbox, *, approve: A
     engine_class = engine_named(config.agent.engine)
     engine = engine_class(endpoint.Endpoint(config.llm_config, api_base, kind), toolbox, config.agent,
                           approve=approve, dry_run=dry_run, events=events)
-    if config.agent.engine == "native":
-        _use_prompt_cache(endpoint.embedded_server(api_base), engine)
+    if (server := endpoint.embedded_server(api_base)) is not None:
+        # a server of ours: its model is known by its key, so the names it gave hold for the next command
+        engine.names = ChineseNames(names_file(server.key))
+        if config.agent.engine == "native":
+            _use_prompt_cache(server, engine)
     return engine
 
 
@@ -48,7 +52,7 @@ def engine_named(name: str) -> type[Engine]:
 def _use_prompt_cache(server: Any, engine: Any) -> None:
     """A server this process started has an empty KV cache: fill it with the system prompt's saved
     state (if a command saved it), before the first request; open_endpoint saves it otherwise."""
-    if server is None or not server.server.prompt_cache:
+    if not server.server.prompt_cache:
         return
     from .. import prompt_cache
 

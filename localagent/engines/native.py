@@ -32,7 +32,7 @@ from ..lenient_json import loads_lenient
 from ..parsing import ParsedCall, parse_reply
 from ..prompts import dated
 from ..tools import Tool, ToolArgumentError, Toolbox
-from ..translation import FlagNames, name_in_chinese
+from ..translation import ChineseNames
 from .base import Approver, Events, History, RunResult, Stopwatch, ToolCallRecord, approve_all
 from .execution import echoes_an_error, no_answer, refuse_unrelated, would_have_run
 from .question import Question
@@ -82,7 +82,7 @@ class NativeEngine:
         # question's state there meanwhile (`_aside`).
         self.slot_server: str | None = None
         self._kept_file = f"question-{os.getpid()}-{id(self):x}.bin"
-        self._flag_names = FlagNames()
+        self.names = ChineseNames()  # kept on disk for a server of ours (factory.py)
 
     def system_prompt(self, today: date | None = None) -> str:
         instruction = dated(self.agent.instruction, today or date.today(), self.toolbox)
@@ -124,7 +124,7 @@ class NativeEngine:
                         break
                     continue
                 if refused:
-                    q.ask_for_missing(refused, functools.partial(name_in_chinese, functools.partial(self._chat_aside, q)))
+                    q.ask_for_missing(refused, functools.partial(self.names.get, functools.partial(self._chat_aside, q)))
                     break
                 self._add_observations(q, calls[:len(records)], records)
             else:
@@ -315,7 +315,7 @@ class NativeEngine:
         An optional flag switched on that the user's words do not touch as the tool writes it is
         looked for by its Chinese name instead (`Question.flag_said`)."""
         if isinstance(value, bool):  # an optional flag switched on: a plain request, on any server
-            return q.flag_said(self.toolbox.get(tool), name, spec, self._flag_names, functools.partial(self._chat_aside, q))
+            return q.flag_said(self.toolbox.get(tool), name, spec, self.names, functools.partial(self._chat_aside, q))
         if not self.prefill:
             return False  # the questions below continue the conversation's prompt
         described = f"{name} ({d})" if (d := str(spec.get("description") or "").strip()) else name

@@ -20,7 +20,7 @@ from ..errors import AgentError
 from ..grounding import ConfirmChoice, Evidence, flag_touched
 from ..replies import Language, Translate, conversation_language, dry_run_answer, language_of, turn_limit_answer
 from ..tools import Tool, Toolbox
-from ..translation import Chat, FlagNames
+from ..translation import Chat, ChineseNames
 from .base import Approver, Events, History, Message, RunResult, Stopwatch, ToolCallRecord, history_messages
 from .execution import CallRunner, ask_for_missing, history_evidence, user_answer, would_have_run
 
@@ -79,7 +79,7 @@ class Question:
         self.events.on_tool_end(record)
         return record
 
-    def flag_said(self, tool: Tool, name: str, spec: dict[str, Any], names: FlagNames, chat: Chat) -> bool:
+    def flag_said(self, tool: Tool, name: str, spec: dict[str, Any], names: ChineseNames, chat: Chat) -> bool:
         """Whether a Chinese user's words touch a flag the tool describes in English only, by the
         Chinese name the model gives it with the tool in view (`flag_touched`): CC-CEDICT has no
         随机播放 for `shuffle`. The name is the model's reading of the tool, not of the question:
@@ -89,7 +89,7 @@ class Question:
         if self.language != "zh" or language_of(f"{name} {spec.get('description') or ''}") == "zh":
             return False
         with Stopwatch(self.result.timings, "checks_s"):
-            chinese = names.get(chat, tool, name, spec)
+            chinese = names.flag(chat, tool, name, spec)
         return chinese is not None and flag_touched(name, {"description": chinese}, f"{tool.name} {tool.description}",
                                                      self.given())
 

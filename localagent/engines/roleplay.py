@@ -31,7 +31,7 @@ from ..tools import Tool, Toolbox
 from ..prompts import dated
 from ..repetition import LoopWatch, loop_cut
 from ..replies import in_language
-from ..translation import Chat, FlagNames, name_in_chinese
+from ..translation import Chat, ChineseNames
 from .base import Approver, Events, History, RunResult, ToolCallRecord, approve_all
 from .execution import would_have_run
 from .question import Question
@@ -59,8 +59,8 @@ class _State(Question):
     pending: dict | None = field(default=None, repr=False)  # function calling: the calls awaiting their results
     observations: list[str] = field(default_factory=list)  # one per call of the latest reply
     called_in: int = 0  # the turn whose reply last called a tool
-    flag_names: FlagNames = field(default_factory=FlagNames)  # the engine's, kept across questions
-    chat: Chat | None = None  # the model, for the name of a flag a Chinese user switched on
+    names: ChineseNames = field(default_factory=ChineseNames)  # the engine's, kept across questions
+    chat: Chat | None = None  # the model, for the Chinese names of parameters
 
     def start_turn(self) -> None:
         if not self.next_turn():
@@ -76,7 +76,7 @@ class _State(Question):
         tool = self.toolbox.get(name.strip())
         record = self.run_call(name.strip(), arguments, parse_error=parse_error,
                                confirm=(lambda flag, value, spec: isinstance(value, bool) and self.chat is not None
-                                        and self.flag_said(tool, flag, spec, self.flag_names, self.chat)))
+                                        and self.flag_said(tool, flag, spec, self.names, self.chat)))
         if record.status == "refused":
             raise _AskUser(record)
         self.called_in = self.result.turns
@@ -325,7 +325,7 @@ class RolePlayEngine:
         self.toolbox, self.agent = toolbox, agent
         self.approve, self.dry_run, self.events = approve, dry_run, events or Events()
         self.ms = _modelscope()
-        self.flag_names = FlagNames()
+        self.names = ChineseNames()  # kept on disk for a server of ours (factory.py)
 
     def system_prompt(self, today: date | None = None) -> str:
         """The instruction; RolePlay adds its own tool list and format to it."""
@@ -335,7 +335,7 @@ class RolePlayEngine:
         state = _State.start(question, history, self.toolbox, self.agent, approve=self.approve,
                              dry_run=self.dry_run, events=self.events)
         result, cfg, redact = state.result, self.llm_config, redactor(self.llm_config)
-        state.flag_names, state.chat = self.flag_names, lambda *a, **kw: LLMClient(cfg, self.api_base).chat(*a, **kw)
+        state.names, state.chat = self.names, lambda *a, **kw: LLMClient(cfg, self.api_base).chat(*a, **kw)
         llm = self.ms.LLM(cfg.model, LLM_NAME, api_base=self.api_base, api_key=cfg.api_key.get_secret_value(),
                           timeout=cfg.timeout, max_retries=cfg.max_retries,
                           generate_cfg={"temperature": cfg.temperature, "max_tokens": cfg.max_tokens},
@@ -358,7 +358,7 @@ class RolePlayEngine:
                 if not cfg.is_function_call:
                     result.trace = _remembered("".join(steps), state.written, state.reply, said, result.answer)
             except _AskUser as ask:
-                to_chinese = functools.partial(name_in_chinese, state.chat)
+                to_chinese = functools.partial(self.names.get, state.chat)
                 state.ask_for_missing(ask.record, to_chinese, remember_trace=not cfg.is_function_call)
             except _TurnLimit:
                 state.at_turn_limit()
