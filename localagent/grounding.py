@@ -181,9 +181,10 @@ def ungiven(arguments: dict[str, Any], schema: dict[str, Any], evidence: Evidenc
         strict = name in always or spec.get("x-grounded") is True
         if "default" in spec and value == spec["default"]:
             continue  # what the tool does anyway
-        if value is True and not strict and name not in required:
-            # an option switched on that the user's words never touch is left to the tool's default
-            given = flag_touched(name, spec, purpose, evidence) or (confirm is not None and confirm(name, value, spec))
+        if isinstance(value, bool) and not strict and name not in required:
+            # a flag the user's words never touch is left to the tool's default, unless the model,
+            # asked, finds it said (`confirm`); where nobody can be asked, one left off is kept
+            given = flag_touched(name, spec, purpose, evidence) or (confirm(name, value, spec) if confirm else not value)
         else:
             given = found(value, spec, counting if _is_number(value) else evidence, strict, name)
         if not given and "enum" in spec and confirm is not None and not isinstance(value, bool):

@@ -1046,6 +1046,43 @@ def test_a_flag_nobody_switched_on_is_left_to_the_tool(tmp_path, modelscope_load
         assert [r["messages"] for r in server.chat_requests()].count(named) == 1
 
 
+PRINTER = {"type": "function", "function": {"name": "send_print_job", "description": "发送文件到办公室打印机", "parameters": {
+    "type": "object", "required": ["file"], "properties": {
+        "file": {"type": "string"}, "color": {"type": "boolean", "description": "彩色打印"}}}}}
+LEFT_OFF_QUOTE = 'Thought: send_print_job takes color (彩色打印). The user\'s own words for it, or "not said": "'
+
+
+@pytest.mark.parametrize("question, quote, arguments", [
+    ("Print report.pdf, black and white.", 'black and white"', {"file": "report.pdf", "color": False}),
+    ("Print report.pdf.", 'not said"', {"file": "report.pdf"}),  # nobody said it: the tool's default
+    ("Print report.pdf.", 'in black ink"', {"file": "report.pdf"}),  # words not said are not asked for again
+])
+def test_native_keeps_a_flag_left_off_where_the_user_has_words_for_it(tmp_path, question, quote, arguments):
+    """`color: false` shares no word with "black and white": the model is asked for the user's own
+    words for the flag, in free text, and they must be words the user said."""
+    path = tmp_path / "tools.json"
+    path.write_text(json.dumps([PRINTER]), encoding="utf-8")
+    v = NATIVE_LLAMACPP
+    with ScriptedServer([v.call("send_print_job", {"file": "report.pdf", "color": False}), quote, v.answer("OK")],
+                        owned_by=v.server, choices=['"yes"']) as server:
+        result = make_engine(v, server.api_base, Toolbox(from_openai_json(path))).run(question)
+    [record] = result.tool_calls
+    assert (record.status, record.arguments) == ("dry_run", arguments)  # a tool with no code
+    asked = [r for r in server.chat_requests() if r["messages"][-1]["content"] == LEFT_OFF_QUOTE]
+    assert len(asked) == 1 and "grammar" not in asked[0]
+
+
+@variants([NATIVE_OTHER, ROLEPLAY, ROLEPLAY_FC])
+def test_a_flag_left_off_is_kept_where_the_model_cannot_be_asked_for_the_users_words(v, tmp_path):
+    """Those questions continue the conversation's prompt, which only the native engine on llama.cpp
+    or vLLM can: elsewhere a flag left off stays as the model wrote it."""
+    path = tmp_path / "tools.json"
+    path.write_text(json.dumps([PRINTER]), encoding="utf-8")
+    result, free = run(v, [v.call("send_print_job", {"file": "report.pdf", "color": False}), v.answer("OK")],
+                       Toolbox(from_openai_json(path)), question="Print report.pdf.")
+    assert result.tool_calls[0].arguments == {"file": "report.pdf", "color": False} and len(free) == 2
+
+
 @variants(ALL)
 def test_approval_refusal(v, toolbox, deploy_log):
     asked = []

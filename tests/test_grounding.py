@@ -160,6 +160,21 @@ def test_an_optional_flag_switched_on_that_nobody_asked_for_is_not_given():
     assert ungiven(args, schema, evidence, confirm=confirm, purpose=PRINT_JOB) == [] and asked == ["duplex"]
 
 
+def test_an_optional_flag_left_off_that_nobody_mentioned_is_left_to_the_tool_where_the_model_can_be_asked():
+    """`automatic: false` for "租辆车，经济型的就行" is a manual car nobody asked for; "black and white"
+    for `color` (彩色打印) shares no word with it, and only the model can tell that it was said."""
+    schema = {"properties": {"city": {"type": "string"}, "automatic": {"type": "boolean", "description": "automatic transmission"}}}
+    evidence = Evidence(("2027年7月1号到7月5号在成都租辆车，经济型的就行",), TODAY)
+    args = {"city": "成都", "automatic": False}
+    assert ungiven(args, schema, evidence, purpose=CAR) == []  # nobody to ask: kept as written
+    asked = []
+    assert ungiven(args, schema, evidence, purpose=CAR,
+                   confirm=lambda name, value, spec: asked.append((name, value)) and False) == ["automatic"]
+    assert asked == [("automatic", False)]
+    touched = Evidence(("下周在成都租辆车，不要自动挡的",), TODAY)  # the words touch it: the model is not asked
+    assert ungiven(args, schema, touched, purpose=CAR, confirm=lambda *a: pytest.fail("asked")) == []
+
+
 CLEANING = {"properties": {"address": {"type": "string"}, "date": {"type": "string", "description": "YYYY-MM-DD"},
                            "start_time": {"type": "string", "description": "HH:MM"},
                            "hours": {"type": "number", "description": "how many hours (2-8)"}}}

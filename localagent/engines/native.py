@@ -313,19 +313,25 @@ class NativeEngine:
           the call's `arguments`: "account" in "Pay 120 yuan on account 0101 3386 2290") count as
           "not said" (`names_nothing_of`): made to quote a phrase, the 1.5B quotes one of those.
         An optional flag switched on that the user's words do not touch as the tool writes it is
-        looked for by its Chinese name instead (`Question.flag_said`)."""
-        if isinstance(value, bool):  # an optional flag switched on: a plain request, on any server
+        looked for by its Chinese name instead (`Question.flag_said`). One left off is kept where
+        the model quotes the user's own words for it, in free text, and they are words the user said:
+        "black and white" for `color` (彩色打印); it wrote "not said" for `automatic` (a manual car)
+        where the user named only the car's class (bench/README.md, "Flags left off")."""
+        if value is True:  # an optional flag switched on: a plain request, on any server
             return q.flag_said(self.toolbox.get(tool), name, spec, self.names, functools.partial(self._chat_aside, q))
         if not self.prefill:
-            return False  # the questions below continue the conversation's prompt
+            return value is False  # the questions below continue the conversation's prompt
         described = f"{name} ({d})" if (d := str(spec.get("description") or "").strip()) else name
         thought = f"Thought: {tool} takes {described}."
-        listed = (f"Thought: {tool} takes {described}, one of {', '.join(map(str, spec['enum']))}, "
-                  f'or "{NOT_SAID}" if the user did not say.')
         parameters = self.toolbox.get(tool).parameters
-        required = name in parameters.get("required", [])
         others = [tool, *(p for p in parameters.get("properties", {}) if p != name),
                   *(str(v) for k, v in (arguments or {}).items() if k != name)]
+        if value is False:  # an optional flag left off: kept where the user has words for it ("black and white")
+            with Stopwatch(q.result.timings, "checks_s"), self._aside():
+                return self._quoted_words(q, thought, [True, False], others, again=False) is not None
+        listed = (f"Thought: {tool} takes {described}, one of {', '.join(map(str, spec['enum']))}, "
+                  f'or "{NOT_SAID}" if the user did not say.')
+        required = name in parameters.get("required", [])
         with Stopwatch(q.result.timings, "checks_s"), self._aside():
             words = self._users_words(q, thought, spec["enum"], others) if required else ""
             if words is None:
@@ -362,20 +368,21 @@ class NativeEngine:
         words = self._choose(q, f'{thought} {OWN_WORDS}', [NOT_SAID, *said], NOT_SAID, history=q.messages[:q.asked])
         return words if words in said and not names_nothing_of(words, options, others) else None
 
-    def _quoted_words(self, q: _Question, thought: str, options: list[Any], others: list[str]) -> str | None:
+    def _quoted_words(self, q: _Question, thought: str, options: list[Any], others: list[str],
+                      again: bool = True) -> str | None:
         """The user's own words for an optional option as the model quotes them in free text, when
         they are found in what was said and name more than `others` of the call. Free, a close
         paraphrase still counts ("business class" for "business-class"); under the grammar of
         `_users_words` the 1.5B quoted "class", and an optional option it cannot read is dropped
         from the call (bench/README.md, "Options the user did not name"). Words it quotes that the
-        user did not say ("all" for "the whole garden") are asked for again, from what was said."""
+        user did not say ("all" for "the whole garden") are asked for `again`, from what was said."""
         words = self._continue(q, f'{thought} {OWN_WORDS}"', stop=['"', "\n"], max_tokens=12,
                                history=q.messages[:q.asked]).strip()
         if not words or NOT_SAID in words.casefold():
             return None
         if found(words, {}, q.given()) and not names_nothing_of(words, options, others):
             return words
-        return self._users_words(q, thought, options, others)
+        return self._users_words(q, thought, options, others) if again else None
 
     def _option_named_by(self, q: _Question, thought: str, words: str, options: list[Any]) -> Any | None:
         """The option the user's words name: by spelling, or else as the model reads them under a

@@ -75,8 +75,9 @@ class _State(Question):
                 parse_error = f"Action Input is not a JSON object ({e})"
         tool = self.toolbox.get(name.strip())
         record = self.run_call(name.strip(), arguments, parse_error=parse_error,
-                               confirm=(lambda flag, value, spec: isinstance(value, bool) and self.chat is not None
-                                        and self.flag_said(tool, flag, spec, self.names, self.chat)))
+                               confirm=(lambda flag, value, spec: value is False or (
+                                   value is True and self.chat is not None
+                                   and self.flag_said(tool, flag, spec, self.names, self.chat))))
         if record.status == "refused":
             raise _AskUser(record)
         self.called_in = self.result.turns
