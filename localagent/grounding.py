@@ -160,7 +160,8 @@ class Evidence:
 
 # Asks the model which option of an enum the user asked for: True when it names the value (see
 # NativeEngine.confirm_choice). Enum options are often named in another language ("客厅" for
-# "living room"), which no spelling rule finds; so are flags (随机播放 for `shuffle`).
+# "living room"), which no spelling rule finds; so are flags (随机播放 for `shuffle`, "black and
+# white" for `color: false`).
 ConfirmChoice = Callable[[str, Any, dict], bool]
 
 
