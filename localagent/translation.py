@@ -19,6 +19,7 @@ import contextlib
 import json
 import os
 import threading
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable
 
@@ -64,13 +65,12 @@ class ChineseNames:
 
     def __init__(self, file: Path | None = None) -> None:
         self.file = file
-        self._names: dict[str, str] | None = None if file else {}
 
     def get(self, chat: Chat, name: str, words: str, flag_of: str = "") -> str | None:
         """The name for a value the agent asks for (`replies.Translate`, with `chat` bound) or,
         with `flag_of`, for a flag."""
         key = json.dumps([name, words, flag_of], ensure_ascii=False)
-        known = self._known()
+        known = self._known
         if key not in known:
             chinese = name_in_chinese(chat, name, words, flag_of)
             if chinese is None:
@@ -84,10 +84,10 @@ class ChineseNames:
         on (`Question.flag_said`)."""
         return self.get(chat, name, value_name(name, spec, "en"), flag_of=f"{tool.name}（{tool.description}）")
 
+    @cached_property
     def _known(self) -> dict[str, str]:
-        if self._names is None:
-            self._names = self._read()
-        return self._names
+        """The names asked so far, starting from the file's (read on the first name asked)."""
+        return self._read()
 
     def _read(self) -> dict[str, str]:
         try:

@@ -81,7 +81,7 @@ def test_a_file_that_cannot_be_read_or_written_is_no_error(tmp_path, content):
         assert names.get(client(server).chat, "source_timezone", "source IANA timezone name") == "源时区"
     assert len(server.chat_requests()) == 1
     if content is not None:  # rewritten whole: the broken content is gone
-        assert ChineseNames(file)._read() == names._known()
+        assert ChineseNames(file)._read() == names._known
 
 
 KIND = {"type": "string", "enum": ["electricity", "water", "gas"], "description": "Which bill to pay"}
