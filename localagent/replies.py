@@ -10,13 +10,17 @@ import re
 from typing import Any, Callable, Iterable, Literal
 
 Language = Literal["zh", "en"]
-Translate = Callable[[str, str], "str | None"]  # a value's name and English words -> Chinese, or None
+# A value's name, its words in the tool's language and the user's language -> its name in the
+# user's language, or None
+Translate = Callable[[str, str, Language], "str | None"]
 
 _HAN = re.compile(r"[\u3400-\u9fff]")
 _LATIN_WORD = re.compile(r"\b[A-Za-z]{2,}\b")
 # Where a parameter description stops naming the thing: "ECS实例ID (以 i- 开头)", "city, e.g. Paris"
 _BRACKETED = re.compile(r"[(（]([^)）]+)[)）]")
 _GLOSS_END = re.compile(r"\s*(?:[(（,，;；。]|\.\s|\be\.g\.|\bsuch as\b|例如|比如)")
+# How a value is written, which names nothing: "YYYY-MM-DD", "start time HH:MM", "in ISO 8601"
+_FORMAT = re.compile(r"\s*(?:\b(?:in|as)\s+)?(?<![A-Za-z])(?:YYYY|HH|hh:mm|ISO[ -]?8601)[^\s,，;；]*")
 
 
 def language_of(text: str, default: Language = "en") -> Language:
@@ -61,14 +65,24 @@ def in_language(question: str, language: Language) -> str:
 def value_name(name: str, schema: dict[str, Any], language: Language | None = None) -> str:
     """A parameter in plain words: the start of its description (when it is in the user's
     language), else its name without underscores."""
+    return gloss(schema, language) or words_of(name)
+
+
+def gloss(schema: dict[str, Any], language: Language | None = None) -> str:
+    """The words a parameter's description names it by, in `language` (any when None), or "". They
+    are the description's start, less how the value is written: "出发日期 YYYY-MM-DD" is 出发日期,
+    "YYYY-MM-DD" nothing. Where the start is in another language, a part in brackets may give them:
+    "续费时长 (renewal period in months)". A part in brackets after a start in the user's language,
+    or after a format alone, is a remark: "HH:MM (optional, first free slot if empty)"."""
     description = str(schema.get("description") or "").strip()
-    # the start of the description, or of a part in brackets: "续费时长 (renewal period in months)"
-    glosses = [_GLOSS_END.split(part, maxsplit=1)[0].strip().rstrip(".:：")
-               for part in [description, *_BRACKETED.findall(description)]]
-    gloss = next((g for g in glosses if not language or bool(_HAN.search(g)) == (language == "zh")), "")
-    if len(gloss) >= 2 and len(gloss) <= 40:
-        return gloss[0].lower() + gloss[1:] if gloss[1:2].islower() else gloss
-    return words_of(name)
+    start, *asides = [_FORMAT.sub("", _GLOSS_END.split(part, maxsplit=1)[0]).strip().rstrip(".:：")
+                      for part in [description, *_BRACKETED.findall(description)]]
+    if not start:
+        return ""
+    for words in [start, *asides]:
+        if (not language or bool(_HAN.search(words)) == (language == "zh")) and 2 <= len(words) <= 40:
+            return words[0].lower() + words[1:] if words[1:2].islower() else words
+    return ""
 
 
 def words_of(name: str) -> str:
@@ -76,14 +90,18 @@ def words_of(name: str) -> str:
     return re.sub(r"(?<=[a-z])(?=[A-Z])|_+", " ", name).strip().lower()
 
 
-def value_asked_for(name: str, schema: dict[str, Any], language: Language, to_chinese: Translate | None = None) -> str:
+def value_asked_for(name: str, schema: dict[str, Any], language: Language, translate: Translate | None = None) -> str:
     """A missing value as the agent asks for it: in plain words, with the options when the tool
-    takes one of a few ("kind (电费, 水费 or 燃气费)"), so the user can answer with one of them. A
-    Chinese user reads the words in Chinese where the tool has none (`to_chinese`); the options stay
-    as the tool spells them, since the user answers with one."""
-    words = value_name(name, schema, language)
-    if language == "zh" and to_chinese and language_of(words) != "zh":
-        words = to_chinese(name, value_name(name, schema, "en")) or words
+    takes one of a few ("kind (电费, 水费 or 燃气费)"), so the user can answer with one of them.
+    The user reads the words in their own language where the tool has none (`translate`): a Chinese
+    user "源时区" for `source_timezone`, an English one "destination" for `to` (到达站). The options
+    stay as the tool spells them, since the user answers with one."""
+    words = gloss(schema, language)
+    if not words and translate:
+        other = gloss(schema, "en" if language == "zh" else "zh")
+        if other or language == "zh":  # a name alone is English words already
+            words = translate(name, other or words_of(name), language) or ""
+    words = words or words_of(name)
     options = [str(o) for o in schema.get("enum", [])]
     if not 2 <= len(options) <= 8:
         return words

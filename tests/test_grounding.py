@@ -203,6 +203,13 @@ def test_a_date_split_into_its_numbers_is_still_given():
     ("续费时长，以月为单位 (renewal period in months, as the user said it)", "en", "renewal period in months"),
     ("续费时长，以月为单位 (renewal period in months, as the user said it)", "zh", "续费时长"),
     ("ECS实例ID (以 i- 开头)", "en", "period"),                         # nothing in English: the name
+    ("YYYY-MM-DD", "en", "period"),                                     # how it is written names nothing
+    ("出发日期 YYYY-MM-DD", "zh", "出发日期"),
+    ("start time in ISO 8601", "en", "start time"),
+    ("departure date in YYYY-MM-DD", "en", "departure date"),
+    ("抄表日期 YYYY-MM-DD，可不填", "zh", "抄表日期"),
+    ("HH:MM (optional, first free slot if empty)", "en", "period"),     # a remark in brackets is no name
+    ("start time HH:MM", "en", "start time"),
 ])
 def test_a_missing_value_is_named_in_the_users_language(description, language, words):
     assert value_name("period", {"description": description}, language) == words

@@ -10,7 +10,7 @@ from ..constrain import KINDS
 from ..errors import ConfigError, EndpointError
 from ..llm import LLMClient
 from ..tools import Toolbox
-from ..translation import ChineseNames, names_file
+from ..translation import ParameterNames, names_file
 from .base import Approver, Engine, Events, approve_all
 
 _prompt_cache_lock = threading.Lock()
@@ -33,7 +33,7 @@ def create_engine(config: Config, api_base: str, toolbox: Toolbox, *, approve: A
                           approve=approve, dry_run=dry_run, events=events)
     if (server := endpoint.embedded_server(api_base)) is not None:
         # a server of ours: its model is known by its key, so the names it gave hold for the next command
-        engine.names = ChineseNames(names_file(server.key))
+        engine.names = ParameterNames(names_file(server.key))
         if config.agent.engine == "native":
             _use_prompt_cache(server, engine)
     return engine

@@ -32,7 +32,7 @@ from ..lenient_json import loads_lenient
 from ..parsing import ParsedCall, parse_reply
 from ..prompts import dated
 from ..tools import Tool, ToolArgumentError, Toolbox
-from ..translation import ChineseNames
+from ..translation import ParameterNames
 from .base import Approver, Events, History, RunResult, Stopwatch, ToolCallRecord, approve_all
 from .execution import echoes_an_error, no_answer, refuse_unrelated, would_have_run
 from .question import Question
@@ -82,7 +82,7 @@ class NativeEngine:
         # question's state there meanwhile (`_aside`).
         self.slot_server: str | None = None
         self._kept_file = f"question-{os.getpid()}-{id(self):x}.bin"
-        self.names = ChineseNames()  # kept on disk for a server of ours (factory.py)
+        self.names = ParameterNames()  # kept on disk for a server of ours (factory.py)
 
     def system_prompt(self, today: date | None = None) -> str:
         instruction = dated(self.agent.instruction, today or date.today(), self.toolbox)

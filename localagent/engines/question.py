@@ -20,7 +20,7 @@ from ..errors import AgentError
 from ..grounding import ConfirmChoice, Evidence, flag_touched
 from ..replies import Language, Translate, conversation_language, dry_run_answer, language_of, turn_limit_answer
 from ..tools import Tool, Toolbox
-from ..translation import Chat, ChineseNames
+from ..translation import Chat, ParameterNames
 from .base import Approver, Events, History, Message, RunResult, Stopwatch, ToolCallRecord, history_messages
 from .execution import CallRunner, ask_for_missing, history_evidence, user_answer, would_have_run
 
@@ -79,7 +79,7 @@ class Question:
         self.events.on_tool_end(record)
         return record
 
-    def flag_said(self, tool: Tool, name: str, spec: dict[str, Any], names: ChineseNames, chat: Chat) -> bool:
+    def flag_said(self, tool: Tool, name: str, spec: dict[str, Any], names: ParameterNames, chat: Chat) -> bool:
         """Whether a Chinese user's words touch a flag the tool describes in English only, by the
         Chinese name the model gives it with the tool in view (`flag_touched`): CC-CEDICT has no
         随机播放 for `shuffle`. The name is the model's reading of the tool, not of the question:
@@ -110,10 +110,10 @@ class Question:
         self.result.answer = user_answer(answer, self.result.tool_calls, self.language, self.toolbox.names())
         self.result.stopped, self.result.trace = "answer", trace
 
-    def ask_for_missing(self, refused: ToolCallRecord, to_chinese: Translate, remember_trace: bool = True) -> None:
+    def ask_for_missing(self, refused: ToolCallRecord, translate: Translate, remember_trace: bool = True) -> None:
         """A call was refused for values the user did not give: the agent asks for them itself
-        (the model never reads the refusal), in Chinese words where the tool has none (`to_chinese`)."""
-        self.result.answer = ask_for_missing(refused, self.toolbox, self.language, to_chinese)
+        (the model never reads the refusal), in the user's words where the tool has none (`translate`)."""
+        self.result.answer = ask_for_missing(refused, self.toolbox, self.language, translate)
         self.result.stopped = "answer"
         self.result.trace = react.final_answer(self.result.answer) if remember_trace else ""
 

@@ -31,7 +31,7 @@ from ..tools import Tool, Toolbox
 from ..prompts import dated
 from ..repetition import LoopWatch, loop_cut
 from ..replies import in_language
-from ..translation import Chat, ChineseNames
+from ..translation import Chat, ParameterNames
 from .base import Approver, Events, History, RunResult, ToolCallRecord, approve_all
 from .execution import would_have_run
 from .question import Question
@@ -59,7 +59,7 @@ class _State(Question):
     pending: dict | None = field(default=None, repr=False)  # function calling: the calls awaiting their results
     observations: list[str] = field(default_factory=list)  # one per call of the latest reply
     called_in: int = 0  # the turn whose reply last called a tool
-    names: ChineseNames = field(default_factory=ChineseNames)  # the engine's, kept across questions
+    names: ParameterNames = field(default_factory=ParameterNames)  # the engine's, kept across questions
     chat: Chat | None = None  # the model, for the Chinese names of parameters
 
     def start_turn(self) -> None:
@@ -326,7 +326,7 @@ class RolePlayEngine:
         self.toolbox, self.agent = toolbox, agent
         self.approve, self.dry_run, self.events = approve, dry_run, events or Events()
         self.ms = _modelscope()
-        self.names = ChineseNames()  # kept on disk for a server of ours (factory.py)
+        self.names = ParameterNames()  # kept on disk for a server of ours (factory.py)
 
     def system_prompt(self, today: date | None = None) -> str:
         """The instruction; RolePlay adds its own tool list and format to it."""
@@ -359,8 +359,8 @@ class RolePlayEngine:
                 if not cfg.is_function_call:
                     result.trace = _remembered("".join(steps), state.written, state.reply, said, result.answer)
             except _AskUser as ask:
-                to_chinese = functools.partial(self.names.get, state.chat)
-                state.ask_for_missing(ask.record, to_chinese, remember_trace=not cfg.is_function_call)
+                translate = functools.partial(self.names.get, state.chat)
+                state.ask_for_missing(ask.record, translate, remember_trace=not cfg.is_function_call)
             except _TurnLimit:
                 state.at_turn_limit()
             except self.ms.openai.OpenAIError as e:
