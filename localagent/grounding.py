@@ -167,11 +167,14 @@ ConfirmChoice = Callable[[str, Any, dict], bool]
 
 def ungiven(arguments: dict[str, Any], schema: dict[str, Any], evidence: Evidence,
             always: set[str] = frozenset(), confirm: ConfirmChoice | None = None,
-            purpose: str = "") -> list[str]:
+            purpose: str = "", refused: Callable[[list[str]], bool] = lambda missing: bool(missing)) -> list[str]:
     """The arguments whose values are not found in the evidence (in argument order). `purpose`:
-    the tool's name and description, what every call of it does (see `flag_touched`)."""
+    the tool's name and description, what every call of it does (see `flag_touched`).
+    The model is asked (`confirm`) last, about required values first: where the required values
+    not given mean the call is `refused` whatever else it holds, the optional ones are not asked
+    about (the user is asked instead; each question costs a request) and count as not given."""
     props, required = schema.get("properties", {}), set(schema.get("required", []))
-    out, used = [], {}
+    out, used, asks = [], {}, []
     # a number said inside a date or time another argument holds is not also a count: "2号" is no 2 hours
     days, times = _dates_and_times(arguments, props)
     counting = replace(evidence, taken_days=days, taken_times=times) if days or times else evidence
@@ -185,18 +188,25 @@ def ungiven(arguments: dict[str, Any], schema: dict[str, Any], evidence: Evidenc
         if isinstance(value, bool) and not strict and name not in required:
             # a flag the user's words never touch is left to the tool's default, unless the model,
             # asked, finds it said (`confirm`); where nobody can be asked, one left off is kept
-            given = flag_touched(name, spec, purpose, evidence) or (confirm(name, value, spec) if confirm else not value)
+            given = flag_touched(name, spec, purpose, evidence) or (None if confirm else not value)
         else:
             given = found(value, spec, counting if _is_number(value) else evidence, strict, name)
         if not given and "enum" in spec and confirm is not None and not isinstance(value, bool):
-            given = confirm(name, value, spec)
+            given = None
         if given and isinstance(value, str) and "enum" not in spec and (key := normalise(value)):
             # one phrase the user said once fills one parameter: a taxi "to T3" has no pick-up at T3
             given = key not in used or evidence.plain.count(key) > used[key]
             used[key] = used.get(key, 0) + 1
-        if not given:
+        if given is None:
+            asks.append(name)
+        elif not given:
             out.append(name)
-    return out
+    for name in sorted(asks, key=lambda name: name not in required):  # required first
+        if name not in required and refused([k for k in out if k in required]):
+            out.append(name)
+        elif not (confirm and confirm(name, arguments[name], props.get(name, {}))):
+            out.append(name)
+    return [name for name in arguments if name in out]
 
 
 def _dates_and_times(arguments: dict[str, Any],

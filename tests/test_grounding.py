@@ -1,12 +1,15 @@
 """Provenance of argument values (localagent/grounding.py): given in other spellings, or not given."""
+import json
 from datetime import date
 
 import pytest
 
+from localagent.engines.execution import CallRunner
 from localagent.glossary import other_names
 from localagent.grounding import (Evidence, first_named, flag_touched, found, names_nothing_of, options_named, phrases,
                                   said_clock, said_length, ungiven)
 from localagent.replies import shows_a_call, value_asked_for, value_name
+from localagent.tools import Toolbox, from_openai_json
 
 TODAY = date(2026, 11, 30)  # a Monday
 
@@ -345,3 +348,43 @@ def test_other_names_are_whole_glosses_of_words():
 ])
 def test_an_answer_that_writes_out_a_call(answer, shows):
     assert shows_a_call(answer, ["get_closest_airport", "psychology_color_representation", "search"]) is shows
+
+
+def _runner_and_tool(tmp_path, parameters: dict) -> tuple[CallRunner, str]:
+    path = tmp_path / "tools.json"
+    path.write_text(json.dumps([{"type": "function", "function": {
+        "name": "print_job", "description": "Send a file to an office printer", "parameters": parameters}}]),
+        encoding="utf-8")
+    return CallRunner(Toolbox(from_openai_json(path)), dry_run=True), "print_job"
+
+
+PRINTING = {"type": "object", "required": ["file", "printer", "minutes"], "properties": {
+    "file": {"type": "string"}, "printer": {"type": "string", "enum": ["front desk", "finance"]},
+    "minutes": {"type": "number", "description": "how long to hold the job, in minutes"},
+    "color": {"type": "boolean", "description": "color printing"},
+    "paper": {"type": "string", "enum": ["A4", "A3"]}}}
+
+
+@pytest.mark.parametrize("said, refused", [
+    ("Print budget.xlsx, hold it 90 minutes.", True),        # the printer never named: refused whatever else
+    ("Print budget.xlsx, hold it an hour and a half.", True),
+    ("Print budget.xlsx on the accounts printer, hold it an hour and a half.", False),  # 90 minutes, converted
+])
+def test_the_model_is_not_asked_about_optional_values_of_a_call_refused_anyway(tmp_path, said, refused):
+    """Each question costs the user a request's wait: where a required value is missing (and the
+    agent cannot write it from what was said), the call is refused and the user asked, so the
+    optional values are not asked about. Required ones still are: they decide what the user is asked."""
+    runner, name = _runner_and_tool(tmp_path, PRINTING)
+    asked = []
+
+    def confirm(parameter, value, spec):
+        asked.append(parameter)
+        return parameter == "printer" and "accounts" in said  # the model reads "accounts" as finance
+
+    arguments = {"file": "budget.xlsx", "printer": "finance", "minutes": 1.5, "color": False, "paper": "A3"}
+    record = runner.run(name, arguments, Evidence((said,), TODAY), confirm=confirm)
+    if refused:
+        assert (record.status, record.missing, asked) == ("refused", ["printer"], ["printer"])
+    else:
+        assert record.status == "dry_run" and record.arguments["minutes"] == 90
+        assert asked == ["printer", "color", "paper"]

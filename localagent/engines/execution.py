@@ -75,7 +75,9 @@ class CallRunner:
         if self.grounding:
             required = set(tool.parameters.get("required", []))
             ungiven = grounding.ungiven(args, tool.parameters, evidence, tool.grounded_params, confirm,
-                                         purpose=f"{tool.name} {tool.description}")
+                                         purpose=f"{tool.name} {tool.description}",
+                                         refused=lambda missing: bool(set(missing) - set(
+                                             self._said_values(tool, missing, args, evidence))))
             converted = self._said_values(tool, ungiven, args, evidence)
             args, ungiven = {**args, **converted}, [k for k in ungiven if k not in converted]
             # An optional value nobody gave is left to the tool's default; a required one is asked for.
@@ -130,11 +132,11 @@ class CallRunner:
 
 
 def ask_for_missing(record: ToolCallRecord, toolbox: Toolbox, language: Language,
-                    to_chinese: Translate | None = None) -> str:
+                    translate: Translate | None = None) -> str:
     """The agent's own question for the values a refused call lacked, in the user's language."""
     tool = toolbox.get(record.name)
     props = tool.parameters.get("properties", {}) if tool else {}
-    return ask_for([value_asked_for(k, props.get(k, {}), language, to_chinese) for k in record.missing], language)
+    return ask_for([value_asked_for(k, props.get(k, {}), language, translate) for k in record.missing], language)
 
 
 def no_answer(answer: str, records: list[ToolCallRecord], tool_names: Iterable[str]) -> bool:
