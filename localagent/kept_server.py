@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO, Iterator
 
 from .errors import ServerError
+from .replaced import replaced
 from .weights import cache_dir
 
 SERVER_MODULE = "localagent.llama_server"
@@ -61,9 +62,8 @@ def read_state(path: Path) -> State | None:
 
 
 def write_state(path: Path, state: State) -> None:
-    partial = path.with_suffix(f".partial-{os.getpid()}")
-    partial.write_text(json.dumps(asdict(state)), encoding="utf-8")
-    os.replace(partial, path)  # atomic: a reader sees the old state or the new one
+    with replaced(path) as file:  # a reader sees the old state or the new one
+        file.write(json.dumps(asdict(state)))
 
 
 def is_server_process(pid: int) -> bool:

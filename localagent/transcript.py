@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from dataclasses import fields
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +19,7 @@ import platformdirs
 from .engines.base import Exchange, Message, RunResult, ToolCallRecord, history_messages
 from .errors import TranscriptError
 from .memory import exchanges_of
+from .replaced import replaced
 
 
 def data_dir() -> Path:
@@ -150,13 +150,9 @@ def save_conversation(path: str | os.PathLike, history: list[dict[str, str]]) ->
     path = Path(path).expanduser()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}")
-        with tmp.open("w", encoding="utf-8") as f:
+        with replaced(path, durable=True) as f:
             for message in history:
                 f.write(json.dumps(message, ensure_ascii=False) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
     except OSError as e:
         raise TranscriptError(f"{path}: cannot write ({e.strerror or e})") from None
     return path

@@ -18,15 +18,14 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
-import threading
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable
 
 from .errors import EndpointError
 from .llm import Reply
+from .replaced import replaced
 from .replies import Language, language_of, value_name, words_of
 from .tools import Tool
 from .weights import cache_dir
@@ -120,11 +119,7 @@ class ParameterNames:
         if self.file is None:
             return
         names = {**self._read(), key: written}
-        partial = self.file.with_suffix(f".partial-{os.getpid()}-{threading.get_ident()}")
-        try:
+        with contextlib.suppress(OSError):  # a full disk or a read-only cache: the name is kept for this engine only
             self.file.parent.mkdir(parents=True, exist_ok=True)
-            partial.write_text(json.dumps(names, ensure_ascii=False), encoding="utf-8")
-            os.replace(partial, self.file)
-        except OSError:  # a full disk or a read-only cache: the name is kept for this engine only
-            with contextlib.suppress(OSError):
-                partial.unlink(missing_ok=True)
+            with replaced(self.file) as file:
+                file.write(json.dumps(names, ensure_ascii=False))

