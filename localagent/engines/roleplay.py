@@ -328,6 +328,12 @@ class RolePlayEngine:
         self.ms = _modelscope()
         self.names = ParameterNames()  # kept on disk for a server of ours (factory.py)
 
+    @functools.cached_property
+    def _names_llm(self) -> LLMClient:
+        """Our own client of the endpoint, for the requests outside RolePlay's loop (a parameter's
+        name in the user's language, translation.py)."""
+        return LLMClient(self.llm_config, self.api_base)
+
     def system_prompt(self, today: date | None = None) -> str:
         """The instruction; RolePlay adds its own tool list and format to it."""
         return dated(self.agent.instruction, today or date.today(), self.toolbox)
@@ -336,7 +342,7 @@ class RolePlayEngine:
         state = _State.start(question, history, self.toolbox, self.agent, approve=self.approve,
                              dry_run=self.dry_run, events=self.events)
         result, cfg, redact = state.result, self.llm_config, redactor(self.llm_config)
-        state.names, state.chat = self.names, lambda *a, **kw: LLMClient(cfg, self.api_base).chat(*a, **kw)
+        state.names, state.chat = self.names, self._names_llm.chat
         llm = self.ms.LLM(cfg.model, LLM_NAME, api_base=self.api_base, api_key=cfg.api_key.get_secret_value(),
                           timeout=cfg.timeout, max_retries=cfg.max_retries,
                           generate_cfg={"temperature": cfg.temperature, "max_tokens": cfg.max_tokens},
