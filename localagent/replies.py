@@ -32,19 +32,25 @@ def language_of(text: str, default: Language = "en") -> Language:
 
 
 # An aside in brackets: the options a question lists ("size (中杯, 大杯 or 超大杯)"), a dry-run note.
-_ASIDE = re.compile(r"\([^()]*\)|（[^（）]*）")
+# A quotation: a title or a name as the user or a tool wrote it ("the song "晴天"", 《Hamlet》).
+_ASIDE = re.compile(r"\([^()]*\)|（[^（）]*）|\"[^\"]*\"|“[^”]*”|「[^」]*」|《[^》]*》")
 
 
 def written_in(answer: str, language: Language) -> bool:
-    """Whether an answer's prose is in `language`: its asides in brackets left out, which are in
-    the tool's language or the agent's own (an English sentence followed by the Chinese dry-run
-    note is not an answer in Chinese); an answer of only digits and symbols is in any."""
+    """Whether an answer's prose is in `language`: its asides in brackets and its quotations left
+    out, which are in the tool's language, the user's or the agent's own ("I need to know the
+    title of the song "晴天"…" is no answer in Chinese), and then in the language most of it is
+    written in (a Han character against an English word); an answer of only digits and symbols
+    is in any."""
     prose = _ASIDE.sub(" ", answer or "")
     if not re.search(r"[^\W\d_]", prose):
         prose = answer or ""
     if not re.search(r"[^\W\d_]", prose):
         return bool(prose.strip())
-    return language_of(prose, default=language) == language
+    han, words = len(_HAN.findall(prose)), len(_LATIN_WORD.findall(prose))
+    if not han:
+        return language_of(prose, default=language) == language
+    return ("zh" if han >= words else "en") == language
 
 
 def conversation_language(question: str, history: list[dict[str, Any]]) -> Language:

@@ -159,6 +159,20 @@ def test_the_language_of_an_answer_is_its_prose_not_its_asides():
     assert answer_language_ok("（试运行：没有真正执行任何工具。）", "zh")  # nothing but an aside
 
 
+@pytest.mark.parametrize("answer, language", [
+    ('I need to know the title of the song "晴天" to search the library catalogue.', "en"),  # a quotation
+    ("《晴天》是周杰伦唱的。", "zh"),
+    ("The weather in 北京 is sunny today.", "en"),  # a name is no answer in Chinese
+    ("股票的市盈率是指股票价格与每股收益的比率，P/E Ratio越高，预期越高。", "zh"),  # an English term in it
+    ("请在 Settings 里打开 Wi-Fi。", "zh"),
+])
+def test_an_answer_is_in_the_language_most_of_its_prose_is_in(answer, language):
+    from bench.scoring import answer_language_ok
+
+    other = "en" if language == "zh" else "zh"
+    assert answer_language_ok(answer, language) and not answer_language_ok(answer, other)
+
+
 def test_score_empty_denominators():
     s = score([rec("zh-chat-01")])
     assert s["correct_call_rate"] is None and s["right_no_call_rate"] == 1.0

@@ -436,6 +436,16 @@ def test_native_asks_again_without_tools_for_an_answer_in_another_language(toolb
     assert result.answer == "Paris is the capital of France." and len(server.chat_requests()) == 1
 
 
+def test_native_asks_again_for_an_english_answer_that_only_quotes_chinese(toolbox):
+    """A quotation in Chinese does not make an English answer one in Chinese (bundled 1.5B, for
+    "《晴天》是谁唱的？", next to a library's search tool)."""
+    v = NATIVE_LLAMACPP
+    quoting = 'I need to know the title of the song "晴天" to search the library catalogue.'
+    with ScriptedServer([v.answer(quoting), "《晴天》是周杰伦唱的。"], owned_by=v.server) as server:
+        result = make_engine(v, server.api_base, toolbox).run("《晴天》是谁唱的？")
+    assert (result.answer, len(server.chat_requests())) == ("《晴天》是周杰伦唱的。", 2)
+
+
 @pytest.mark.parametrize("answered", ['RenewInstance({"instance_id": "i-1", "period": 1})', ""])
 def test_native_says_it_cannot_when_asked_again_it_still_gives_no_answer(toolbox, answered):
     v = NATIVE_LLAMACPP
