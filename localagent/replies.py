@@ -36,29 +36,35 @@ def language_of(text: str, default: Language = "en") -> Language:
 _ASIDE = re.compile(r"\([^()]*\)|（[^（）]*）|\"[^\"]*\"|“[^”]*”|「[^」]*」|《[^》]*》")
 
 
-def written_in(answer: str, language: Language) -> bool:
-    """Whether an answer's prose is in `language`: its asides in brackets and its quotations left
-    out, which are in the tool's language, the user's or the agent's own ("I need to know the
-    title of the song "晴天"…" is no answer in Chinese), and then in the language most of it is
-    written in (a Han character against an English word); an answer of only digits and symbols
-    is in any."""
-    prose = _ASIDE.sub(" ", answer or "")
+def main_language(text: str, default: Language = "en") -> Language:
+    """The language most of a text's prose is in, a Han character against an English word: its
+    asides in brackets and its quotations left out (unless nothing else is left), which are in
+    the tool's language, the user's or the agent's own; `default` for a text in neither (an id)."""
+    prose = _ASIDE.sub(" ", text or "")
     if not re.search(r"[^\W\d_]", prose):
-        prose = answer or ""
-    if not re.search(r"[^\W\d_]", prose):
-        return bool(prose.strip())
+        prose = text or ""
     han, words = len(_HAN.findall(prose)), len(_LATIN_WORD.findall(prose))
     if not han:
-        return language_of(prose, default=language) == language
-    return ("zh" if han >= words else "en") == language
+        return language_of(prose, default)
+    return "zh" if han >= words else "en"
+
+
+def written_in(answer: str, language: Language) -> bool:
+    """Whether an answer is in `language` (`main_language`): "I need to know the title of the song
+    "晴天"…" is no answer in Chinese; an answer of only digits and symbols is in any."""
+    if not re.search(r"[^\W\d_]", answer or ""):
+        return bool((answer or "").strip())
+    return main_language(answer, language) == language
 
 
 def conversation_language(question: str, history: list[dict[str, Any]]) -> Language:
+    """The user's language: the question's (`main_language`: "How do you say 谢谢 in English?" is
+    English), else, for a question in neither (an id), the last one's."""
     earlier: Language = "en"
     for message in history:
         if message.get("role") == "user":
-            earlier = language_of(str(message.get("content") or ""), earlier)
-    return language_of(question, earlier)
+            earlier = main_language(str(message.get("content") or ""), earlier)
+    return main_language(question, earlier)
 
 
 def in_language(question: str, language: Language) -> str:

@@ -173,6 +173,21 @@ def test_an_answer_is_in_the_language_most_of_its_prose_is_in(answer, language):
     assert answer_language_ok(answer, language) and not answer_language_ok(answer, other)
 
 
+@pytest.mark.parametrize("question, language", [
+    ("How do you say 谢谢 in English?", "en"),
+    ('What does "你好" mean?', "en"),
+    ("《晴天》是谁唱的？", "zh"),
+    ("请用Python写一个hello world程序", "zh"),
+    ("帮我续费 i-rj90a7e840y5cde，22个月", "zh"),
+])
+def test_the_users_language_is_the_one_most_of_the_question_is_in(question, language):
+    """The agent answers in it (replies.conversation_language), as answers are read."""
+    from localagent.replies import conversation_language
+
+    assert conversation_language(question, []) == language
+    assert conversation_language("i-rj90a7e840y5cde", [{"role": "user", "content": question}]) == language
+
+
 def test_score_empty_denominators():
     s = score([rec("zh-chat-01")])
     assert s["correct_call_rate"] is None and s["right_no_call_rate"] == 1.0
