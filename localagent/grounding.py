@@ -201,11 +201,16 @@ def ungiven(arguments: dict[str, Any], schema: dict[str, Any], evidence: Evidenc
             asks.append(name)
         elif not given:
             out.append(name)
-    for name in sorted(asks, key=lambda name: name not in required):  # required first
-        if name not in required and refused([k for k in out if k in required]):
-            out.append(name)
-        elif not (confirm and confirm(name, arguments[name], props.get(name, {}))):
-            out.append(name)
+
+    def said(name: str) -> bool:  # the model, asked, finds the value given
+        return confirm is not None and confirm(name, arguments[name], props.get(name, {}))
+
+    out += [name for name in asks if name in required and not said(name)]
+    optional = [name for name in asks if name not in required]
+    if optional and refused([name for name in out if name in required]):
+        out += optional
+    else:
+        out += [name for name in optional if not said(name)]
     return [name for name in arguments if name in out]
 
 

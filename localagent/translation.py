@@ -34,7 +34,7 @@ Chat = Callable[..., Reply]  # LLMClient.chat, or an engine's timed wrapper of i
 _QUOTES = "\"'“”‘’「」『』《》`"
 _LATIN = re.compile(r"[A-Za-z]{2}")
 _WORDS = 6  # an English name longer than this is an explanation ('The short English name for "cinema" is …')
-_ASIDE = re.compile(r"\s*(?:\([^()]*\)|（[^（）]*）)\s*$")
+_TRAILING_ASIDE = re.compile(r"\s*(?:\([^()]*\)|（[^（）]*）)\s*$")
 
 
 def name_in(language: Language, chat: Chat, name: str, words: str, flag_of: str = "") -> str | None:
@@ -61,10 +61,11 @@ def name_in(language: Language, chat: Chat, name: str, words: str, flag_of: str 
         reply = chat([{"role": "user", "content": request}], max_tokens=24, stop=["\n"])
     except EndpointError:
         return None
-    written = _ASIDE.sub("", reply.content).strip().strip(_QUOTES + "。.?？ ")
+    written = _TRAILING_ASIDE.sub("", reply.content).strip().strip(_QUOTES + "。.?？ ")
     if language == "en":  # "The name of the cinema (cinema)", "Arrival Station": in a sentence, "name of the cinema"
         written = re.sub(r"\b[A-Z][a-z]+\b", lambda word: word[0].lower(), re.sub(r"^the\s+", "", written, flags=re.I))
-    in_language = (language_of(written) == "zh") == (language == "zh") and (language == "zh" or _LATIN.search(written))
+    chinese = language_of(written) == "zh"  # any Han character
+    in_language = chinese if language == "zh" else not chinese and _LATIN.search(written)
     if reply.finish_reason == "length" or not in_language or len(written.split()) > _WORDS:
         return None
     return written

@@ -60,7 +60,7 @@ class _State(Question):
     observations: list[str] = field(default_factory=list)  # one per call of the latest reply
     called_in: int = 0  # the turn whose reply last called a tool
     names: ParameterNames = field(default_factory=ParameterNames)  # the engine's, kept across questions
-    chat: Chat | None = None  # the model, for the Chinese names of parameters
+    chat: Chat | None = None  # the model, for parameters' names in the user's language
 
     def start_turn(self) -> None:
         if not self.next_turn():
