@@ -37,16 +37,17 @@ def _dictionary() -> str:
 
 
 @cache
-def other_names(option: str) -> frozenset[str]:
+def other_names(option: str, of: tuple[str, ...] = ()) -> frozenset[str]:
     """The names of `option` in the other language: English glosses of a Chinese word, Chinese
     words (simplified and traditional, two characters or more) for an English one; empty when it
-    has none."""
+    has none. An English option is also named as a kind `of` something: `debit` of `card_type`
+    by 储蓄卡, "debit card"."""
     option = option.strip().replace("_", " ")
     if not option:
         return frozenset()
     if _CJK.search(option):
         return frozenset(_glosses(option))
-    return frozenset(_words_glossed(option))
+    return frozenset(_words_glossed([option, *(f"{option} {noun}" for noun in of if noun != option)]))
 
 
 def _glosses(word: str) -> set[str]:
@@ -60,9 +61,10 @@ def _glosses(word: str) -> set[str]:
     return out
 
 
-def _words_glossed(english: str) -> set[str]:
+def _words_glossed(english: list[str]) -> set[str]:
     # Only a word's first two meanings: CC-CEDICT lists the common ones first, and a later one is
     # often a use that names nothing ("once" is 一下's fourth, as in 看一下, "have a look").
-    gloss = re.escape(english)
-    entry = re.compile(rf"^(\S{{2,}}) (\S+) \[[^\]]*\] /(?:[^/\n]*/)?{gloss}(?: \([^/\n]*\))?/", re.M | re.I)
+    # One pass over the dictionary for all of them: a pass takes about 60 ms.
+    gloss = "|".join(map(re.escape, english))
+    entry = re.compile(rf"^(\S{{2,}}) (\S+) \[[^\]]*\] /(?:[^/\n]*/)?(?:{gloss})(?: \([^/\n]*\))?/", re.M | re.I)
     return {word for m in entry.finditer(_dictionary()) for word in m.groups()}  # traditional and simplified

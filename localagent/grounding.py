@@ -249,7 +249,7 @@ def found(value: Any, spec: dict[str, Any], ev: Evidence, strict: bool = False, 
         return all(found(v, props.get(k, {}), ev, strict, k) for k, v in value.items())
     text = str(value).strip()
     if "enum" in spec:
-        return _enum_found(text, spec, ev)
+        return _enum_found(text, spec, ev, name)
     if _NUMBER.fullmatch(text) and (unit := parameter_unit(name, spec)):
         return _number_found(float(text.replace(",", "")), ev, unit)  # "2" (months) is not "两年"
     if normalise(text) in ev.flat:
@@ -401,11 +401,23 @@ def _stem(word: str) -> str:
     return word[:-1] if len(word) > 3 and word.endswith("s") else word
 
 
-def _enum_found(value: str, spec: dict[str, Any], ev: Evidence) -> bool:
+def _enum_found(value: str, spec: dict[str, Any], ev: Evidence, parameter: str = "") -> bool:
     """By any of its names (`enum_names`), or else by its name in the other language (客厅 for
-    "living room"), looked up only then: a dictionary's lookup takes about 60 ms."""
+    "living room"; 储蓄卡, "debit card", for `card_type: debit`), looked up only then: a
+    dictionary's lookup takes about 60 ms."""
+    nouns = tuple(w for w in _name_words(parameter) if len(w) > 2)
     return (any(_name_found(name, ev) for name in enum_names(value, spec))
-            or any(_name_found(name, ev) for name in glossary.other_names(value)))
+            or any(_name_found(name, ev) for name in glossary.other_names(value, nouns)))
+
+
+def _name_words(name: str) -> list[str]:
+    """The words of a parameter's or tool's name: `card_type`, `cardType`: card, type."""
+    return _camel_split(name).replace("_", " ").casefold().split()
+
+
+def _camel_split(name: str) -> str:
+    """"trackParcel" as "track Parcel"."""
+    return re.sub(r"(?<=[a-z])(?=[A-Z])", " ", name)
 
 
 # The units a quoted phrase spans: one Chinese character, or a word of letters and digits with
@@ -445,7 +457,7 @@ def names_nothing_of(words: str, options: list[Any], others: Iterable[str]) -> b
 
 def _content_words(text: str) -> set[str]:
     """The words of a name or a phrase, fillers left out ("trackParcel" and "track parcels": track, parcel)."""
-    return {_stem(w) for w in _plain_words(re.sub(r"(?<=[a-z])(?=[A-Z])", " ", text))}
+    return {_stem(w) for w in _plain_words(_camel_split(text))}
 
 
 def _plain_words(text: str) -> list[str]:

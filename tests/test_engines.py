@@ -499,6 +499,10 @@ LISTED = ('Thought: set_heater takes room (which room), one of living room, bedr
     ({**ROOM, "mode": "heat"}, ['"儿童房"', '"not said"'], ["kids room", "as it was", 'keep it warm"'], "dry_run", ROOM),
     ({**ROOM, "mode": "heat"}, ['"儿童房"', '"温度"', '"heat"'], ["kids room", "as it was", 'keep it warm"'],
      "dry_run", {**ROOM, "mode": "heat"}),
+    # the first option, named by the listed reply alone, is the model's default: the user's own
+    # words decide; another option it names counts
+    ({**ROOM, "mode": "heat"}, ['"儿童房"'], ["kids room", "heat", 'not said"'], "dry_run", ROOM),
+    ({**ROOM, "mode": "cool"}, ['"儿童房"'], ["kids room", "cool"], "dry_run", {**ROOM, "mode": "cool"}),
     # a listed reply that names several options has picked none
     ({**ROOM, "mode": "heat"}, ['"儿童房"'], ["kids room", "heat/cool", 'not said"'], "dry_run", ROOM),
     ({**ROOM, "mode": "cool"}, ['"儿童房"', '"cool"'], ["kids room", "as it was", '二十四度"'], "dry_run",

@@ -335,6 +335,15 @@ def test_other_names_are_whole_glosses_of_words():
     assert all(len(w) >= 2 for w in other_names("high"))              # not 高: part of too many words
     assert not any(g.startswith("CL:") for g in other_names("客厅"))   # a measure word is not a meaning
     assert other_names("kids room") == frozenset() and other_names("") == frozenset()
+    assert "储蓄卡" in other_names("debit", ("card", "type")) and "储蓄卡" not in other_names("debit")
+
+
+def test_an_option_is_named_as_a_kind_of_what_its_parameter_names():
+    """`card_type: debit` is a debit card, 储蓄卡; an option is not named by another's kind."""
+    card = {"type": "string", "enum": ["debit", "credit"]}
+    said = Evidence(("我的储蓄卡丢了，尾号0936",), TODAY)
+    assert found("debit", card, said, name="card_type") and found("debit", card, said, name="cardType")
+    assert not found("credit", card, said, name="card_type") and not found("debit", card, said, name="reason")
 
 
 @pytest.mark.parametrize("answer, shows", [

@@ -303,7 +303,10 @@ class NativeEngine:
         - the options listed (and those words), up to 8 tokens of free text, the option named
           counts (a reply that names several, "front/back/all", repeats the list: it names none).
           Free text, not a grammar: under one the bundled 1.5B picked "kids room" for "Set the
-          bedroom to 21.5 degrees" (bench/README.md, "Which option the user named");
+          bedroom to 21.5 degrees" (bench/README.md, "Which option the user named"). The first
+          option does not count: it is what the 1.5B names when the user named none (`2D` for
+          a film's format, `checkup` for "She's due for her shots", `debit` for "my credit card";
+          bench/README.md, "The first option, named by default");
         - unless that says "not said": the option the user's own words name (for an optional
           option, quoted in free text, `_quoted_words`), by spelling or as the model reads them
           under a grammar over the options. With the options in another language than the
@@ -340,8 +343,8 @@ class NativeEngine:
             reply = self._continue(q, f"{listed} {said} user asked for {name}: ", stop=[". ", "\n", "。"],
                                    max_tokens=8, history=q.messages[:q.asked])
             named = options_named(reply, spec["enum"])
-            if named == [value]:
-                return True
+            if named == [value] and value != spec["enum"][0]:
+                return True  # the first option is what the model names when the user named none
             if not named and NOT_SAID in reply.casefold():
                 return False  # with the options in view the model says the user named none
             words = words or self._quoted_words(q, thought, spec["enum"], others)
