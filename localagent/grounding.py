@@ -26,6 +26,7 @@ from typing import Any, Callable, Iterable
 from . import glossary
 from .durations import MINUTES, factors, parameter_unit, said_durations
 from .numerals import EN_SCALES, chinese_to_digits, english_numbers
+from .replies import words_of
 
 _CJK = r"\u3400-\u9fff"
 _SPACE_PUNCT = re.compile(r"[\s,，.。、:：;；!！?？'\"“”‘’()（）\[\]【】{}<>《》_\-/\\|*#@]+")
@@ -405,19 +406,9 @@ def _enum_found(value: str, spec: dict[str, Any], ev: Evidence, parameter: str =
     """By any of its names (`enum_names`), or else by its name in the other language (客厅 for
     "living room"; 储蓄卡, "debit card", for `card_type: debit`), looked up only then: a
     dictionary's lookup takes about 60 ms."""
-    nouns = tuple(w for w in _name_words(parameter) if len(w) > 2)
+    nouns = tuple(w for w in words_of(parameter).split() if len(w) > 2)
     return (any(_name_found(name, ev) for name in enum_names(value, spec))
             or any(_name_found(name, ev) for name in glossary.other_names(value, nouns)))
-
-
-def _name_words(name: str) -> list[str]:
-    """The words of a parameter's or tool's name: `card_type`, `cardType`: card, type."""
-    return _camel_split(name).replace("_", " ").casefold().split()
-
-
-def _camel_split(name: str) -> str:
-    """"trackParcel" as "track Parcel"."""
-    return re.sub(r"(?<=[a-z])(?=[A-Z])", " ", name)
 
 
 # The units a quoted phrase spans: one Chinese character, or a word of letters and digits with
@@ -457,7 +448,7 @@ def names_nothing_of(words: str, options: list[Any], others: Iterable[str]) -> b
 
 def _content_words(text: str) -> set[str]:
     """The words of a name or a phrase, fillers left out ("trackParcel" and "track parcels": track, parcel)."""
-    return {_stem(w) for w in _plain_words(_camel_split(text))}
+    return {_stem(w) for w in _plain_words(words_of(text))}
 
 
 def _plain_words(text: str) -> list[str]:
