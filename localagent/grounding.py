@@ -134,6 +134,17 @@ class Evidence:
         return {_english_stem(w) for w in _WORD.findall(self.text) if w.isascii()}
 
     @cached_property
+    def lemmas(self) -> set[str]:
+        """The dictionary forms of the English words said in another form ("stole": steal)."""
+        return {form for w in _WORD.findall(self.text) if w.isascii() and w.isalpha()
+                and (form := glossary.lemma(w)) != w}
+
+    @cached_property
+    def chinese_words(self) -> frozenset[str]:
+        """The words of what was said as jieba cuts Chinese (卡丢了: 卡, 丢, 了)."""
+        return glossary.words_in(self.text)
+
+    @cached_property
     def numbers(self) -> set[float]:
         return _numbers_in(self.counted)
 
@@ -407,8 +418,25 @@ def _enum_found(value: str, spec: dict[str, Any], ev: Evidence, parameter: str =
     "living room"; 储蓄卡, "debit card", for `card_type: debit`), looked up only then: a
     dictionary's lookup takes about 60 ms."""
     nouns = tuple(w for w in words_of(parameter).split() if len(w) > 2)
-    return (any(_name_found(name, ev) for name in enum_names(value, spec))
+    return (any(_name_found(name, ev) for name in enum_names(value, spec)) or _inflection_found(value, ev)
             or any(_name_found(name, ev) for name in glossary.other_names(value, nouns)))
+
+
+def _inflection_found(value: str, ev: Evidence) -> bool:
+    """An English option said in another form of its word, both inflected: "stole" for `stolen`.
+    Not the word's own form: "leave" does not name `left`."""
+    return value.isascii() and value.isalpha() and (form := glossary.lemma(value)) != value.casefold() \
+        and form in ev.lemmas
+
+
+def said_option(name: str, spec: dict[str, Any], value: Any, ev: Evidence) -> Any | None:
+    """The option of an enum that the user's words name, where the model wrote another they do
+    not: `stolen` for "Someone stole my wallet" (the bundled 1.5B wrote `lost`). None unless
+    they name exactly one."""
+    if "enum" not in spec or isinstance(value, bool):
+        return None
+    named = [o for o in spec["enum"] if o != value and isinstance(o, str) and _enum_found(o, spec, ev, name)]
+    return named[0] if len(named) == 1 else None
 
 
 # The units a quoted phrase spans: one Chinese character, or a word of letters and digits with
@@ -480,7 +508,10 @@ def _name_found(name: str, ev: Evidence) -> bool:
     """Whether the user named it: see `_name_in`; other names also across spaces and marks."""
     if name.isascii():
         return _name_in(name, ev.text) is not None
-    return bool(normalise(name)) and normalise(name) in ev.flat
+    key = normalise(name)
+    if len(key) == 1:  # one character, only as a word of its own: 丢 in 卡丢了, not in 丢人
+        return key in ev.flat and key in ev.chinese_words
+    return bool(key) and key in ev.flat
 
 
 # Before and after a Latin name: no other Latin letter ("kilometers" does not name "meter").

@@ -332,10 +332,52 @@ def test_words_that_name_only_something_else_of_the_call_name_no_option():
 def test_other_names_are_whole_glosses_of_words():
     assert {"客厅", "起居室"} <= other_names("living room") and "客厅" in other_names("living_room")
     assert "water bill" in other_names("水费") and "speaker" in other_names("音箱")  # "(audio equipment)" left out
-    assert all(len(w) >= 2 for w in other_names("high"))              # not 高: part of too many words
+    assert "丢" in other_names("lost") and "偷" in other_names("stolen")  # glossed "to lose", "to steal"
     assert not any(g.startswith("CL:") for g in other_names("客厅"))   # a measure word is not a meaning
     assert other_names("kids room") == frozenset() and other_names("") == frozenset()
     assert "储蓄卡" in other_names("debit", ("card", "type")) and "储蓄卡" not in other_names("debit")
+
+
+def test_a_word_of_one_character_names_an_option_only_as_a_word_of_its_own():
+    """丢 ("to lose") names `lost` in 卡丢了, not inside 丢人; 高 not inside 提高."""
+    reason = {"type": "string", "enum": ["lost", "stolen"]}
+    assert given("lost", "我的储蓄卡丢了，尾号0936，赶紧帮我挂失！", reason)
+    assert given("stolen", "钱包被偷了，卡尾号1234", reason)
+    assert not given("lost", "别丢人了，帮我查下卡", reason)
+    assert not given("high", "帮我提高一下效率", {"enum": ["low", "high"]})
+
+
+def test_an_english_option_is_named_by_another_form_of_its_word():
+    """"stole" names `stolen` (both forms of steal); the word's own form does not: "leave" is no `left`."""
+    reason = {"type": "string", "enum": ["lost", "stolen"]}
+    assert given("stolen", "Someone stole my wallet.", reason)
+    assert not given("lost", "Someone stole my wallet.", reason)
+    assert not given("left", "I leave at 5, book the seat", {"enum": ["left", "right"]})
+
+
+def test_the_option_the_user_named_replaces_the_one_the_model_picked(tmp_path):
+    """A real CallRunner: the model wrote `lost` for a stolen wallet; the user's words name
+    `stolen` and only it, so the call runs with that. Words naming two other options, or none,
+    leave the value not given: a required one is asked for."""
+    path = tmp_path / "tools.json"
+    path.write_text(json.dumps([{"type": "function", "function": {
+        "name": "report_lost_card", "description": "Report a lost or stolen bank card.",
+        "parameters": {"type": "object", "properties": {
+            "last4": {"type": "string"}, "reason": {"type": "string", "enum": ["lost", "stolen", "damaged"]}},
+            "required": ["last4", "reason"]}}}]))
+    runner = CallRunner(Toolbox(from_openai_json(path)), dry_run=True)
+    call = {"last4": "4417", "reason": "lost"}
+    record = runner.run("report_lost_card", call, Evidence(("Someone stole my wallet, card ending 4417",), TODAY))
+    assert record.status == "dry_run" and record.arguments == {"last4": "4417", "reason": "stolen"}
+    record = runner.run("report_lost_card", {"last4": "0936", "reason": "stolen"},
+                        Evidence(("我的卡丢了，尾号0936",), TODAY))
+    assert record.status == "dry_run" and record.arguments["reason"] == "lost"
+    record = runner.run("report_lost_card", {"last4": "5521", "reason": "damaged"},
+                        Evidence(("I either lost it or it was stolen, card ending 5521",), TODAY))
+    assert record.status == "refused" and record.missing == ["reason"]
+    record = runner.run("report_lost_card", {"last4": "7310", "reason": "lost"},
+                        Evidence(("Block my card ending 7310",), TODAY))
+    assert record.status == "refused" and record.missing == ["reason"]
 
 
 def test_an_option_is_named_as_a_kind_of_what_its_parameter_names():

@@ -111,13 +111,16 @@ class CallRunner:
     @staticmethod
     def _said_values(tool: Tool, names: list[str], args: dict[str, Any], evidence: Evidence) -> dict[str, Any]:
         """Values not found as the model wrote them that the user did say, written by the agent
-        instead of asked for: a length of time said in another unit than the tool's, converted
+        instead of asked for: the option the user's words name where the model picked another
+        (`stolen` for "stole"); a length of time said in another unit than the tool's, converted
         (unless the tool does not take the converted value: an enum of other lengths); a clock time
         whose minutes the model lost ("20:00" for 晚上八点十分)."""
         props, out = tool.parameters.get("properties", {}), {}
         for name in names:
             if isinstance(args.get(name), str) and (clock := grounding.said_clock(args[name], evidence)):
                 out[name] = clock
+            elif (option := grounding.said_option(name, props.get(name, {}), args.get(name), evidence)) is not None:
+                out[name] = option
             elif (value := grounding.said_length(name, props.get(name, {}), evidence)) is not None:
                 try:
                     out[name] = coerce(value, props.get(name, {}), name)
