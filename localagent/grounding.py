@@ -298,7 +298,9 @@ def flag_touched(name: str, spec: dict[str, Any], purpose: str, ev: Evidence) ->
     # (a lookup reads the whole dictionary: about 60 ms)
     names = [w for w in [*words.values(), description or name.replace("_", " ")]
              if (_CJK_RUN.search(ev.text) if w.isascii() else _LATIN.search(ev.text))]
-    return any(_name_found(other, ev) for word in names for other in glossary.other_names(word))
+    # not by a word of one character: every word of a description is looked up, and 借 ("to
+    # borrow") of any request to a library would touch `available_only` ("copies that can be borrowed")
+    return any(_name_found(other, ev) for word in names for other in glossary.other_names(word) if len(other) > 1)
 
 
 _CJK_RUN = re.compile(rf"[{_CJK}]+")

@@ -144,6 +144,9 @@ CLEANING_JOB = "bookCleaning Book a home cleaning service"
     ("Make it a deep clean this time.", "deep_clean", "", CLEANING_JOB, True),
     ("I'd like a cleaner on Feb 20, for 3 hours.", "deep_clean", "", CLEANING_JOB, False),  # "clean" is the tool's
     ("约个保洁阿姨，做四个小时", "deep_clean", "", CLEANING_JOB, False),
+    # 借 glosses "to borrow", but a flag is not touched by a word of one character
+    ("帮我把图书馆借的书续借一下", "available_only", "only show copies that can be borrowed now",
+     "search_library Search the library catalogue", False),
 ])
 def test_a_flag_is_touched_by_words_of_its_own_not_the_tools(said, name, description, purpose, touched):
     assert flag_touched(name, {"type": "boolean", "description": description}, purpose, Evidence((said,), TODAY)) is touched
