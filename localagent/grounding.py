@@ -538,7 +538,7 @@ def _name_in(name: str, text: str) -> re.Match | None:
 def enum_names(value: str, spec: dict[str, Any]) -> set[str]:
     """The words that name an enum value: itself, its parts, the description's gloss of it, a
     common name (currencies, languages, units)."""
-    names = _own_names(value)
+    names = _own_names(value) | common_names(value)  # with its one-character names (元), see `_name_found`
     if len(value) > 3:  # "king_bed" is also named by "king bed"; short codes only by themselves
         names |= set(re.split(r"[_\-\s]+", value)) - _FILLER
     description = str(spec.get("description", ""))
@@ -546,18 +546,19 @@ def enum_names(value: str, spec: dict[str, Any]) -> set[str]:
     for m in re.finditer(rf"(?<![\w]){v}\s*[(（:：=]\s*([^)）,，;；/|]+)"
                          rf"|([^\s(（,，;；/|:：=]+)\s*[(（:：=]\s*{v}(?![\w])", description, re.I):
         names.add((m.group(1) or m.group(2)).strip())
-    return {n for n in names if len(normalise(n)) >= 2 or n == value}
+    return {n for n in names if len(normalise(n)) >= 2 or n == value or _CJK_RUN.fullmatch(n)}
 
 
 def _own_names(value: str) -> set[str]:
-    """An option's own names: itself, with spaces for underscores, a common name (人民币 for CNY)."""
-    return {value, value.replace("_", " ")} | common_names(value)
+    """An option's own names: itself, with spaces for underscores, a common name (人民币 for CNY)
+    of two characters or more: these are looked for anywhere in a reply, where 元 is part of 美元."""
+    return {value, value.replace("_", " ")} | {n for n in common_names(value) if len(n) > 1}
 
 
 # Names people use for what enums often hold: ISO 4217 currencies, ISO 639-1 languages, units of
 # measure. Each group names one thing; an option named by any of a group's names is named by all.
 _NAME_GROUPS: tuple[tuple[str, ...], ...] = (
-    ("CNY", "人民币", "rmb", "yuan", "renminbi", "chinese yuan"),
+    ("CNY", "人民币", "元", "rmb", "yuan", "renminbi", "chinese yuan"),
     ("USD", "美元", "美金", "dollar", "us dollar"), ("EUR", "欧元", "euro"),
     ("JPY", "日元", "日币", "yen"), ("GBP", "英镑", "pound", "sterling"),
     ("HKD", "港币", "港元", "hong kong dollar"), ("KRW", "韩元", "won"),
@@ -595,8 +596,8 @@ _COMMON = _by_name(_NAME_GROUPS)
 
 
 def common_names(value: str) -> set[str]:
-    """Other names of what `value` names ("人民币" and "rmb" for "CNY", "km" for "kilometers");
-    names of one letter or character are left out: they are parts of too many other words."""
+    """Other names of what `value` names ("人民币" and "rmb" for "CNY", "km" for "kilometers"). One
+    of one character (元, 米) is part of too many other words (美元, 玉米): it names the value only
+    as a word of its own (`_name_found`)."""
     key = value.strip().casefold()
-    names = _COMMON.get(key) or _COMMON.get(_stem(key)) or set()
-    return {n for n in names if len(n) > 1}
+    return set(_COMMON.get(key) or _COMMON.get(_stem(key)) or ())

@@ -60,6 +60,8 @@ def given(value, text, spec=None):
     ("living room", "把客厅温度调到二十四度", ROOMS), ("living room", "把客廳溫度調到24度", ROOMS), ("speaker", "把音箱音量调到百分之四十", {"enum": ["speaker", "tv"]}),
     ("水费", "Pay $85.40 on my water bill", BILLS), ("bedroom", "把卧室调到22度", ROOMS),
     ("weekdays", "Wake me up at 6:45 every weekday.", {"enum": ["daily", "weekdays"]}),  # a plural option in the singular
+    # a common name of one character, as a word of its own
+    ("CNY", "往 6217 0000 1111 2222 转 1500 元", {"enum": ["CNY", "USD"]}), ("meter", "跑了400米", {"enum": ["km", "meter"]}),
 ])
 def test_given_in_another_spelling(case):
     assert given(*case)
@@ -73,6 +75,7 @@ def test_given_in_another_spelling(case):
     ("it", "say hi in French", {"enum": ["it", "fr"]}),               # a code only as a word of its own
     ("it", "say its name in French", {"enum": ["it", "fr"]}),          # and not in the plural
     ("meter", "how many kilometers is a mile", {"enum": ["km", "meter"]}),  # a Latin name as a word of its own
+    ("CNY", "换100美元", {"enum": ["CNY", "USD"]}), ("meter", "买点玉米", {"enum": ["km", "meter"]}),  # 元 of 美元, 米 of 玉米
     ("km", "100华氏度是多少摄氏度", UNITS),
     ("room 101", "book a meeting room"),
     (7, "续费三个月"),
