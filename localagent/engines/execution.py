@@ -74,11 +74,18 @@ class CallRunner:
         record.arguments = args
         if self.grounding:
             required = set(tool.parameters.get("required", []))
+            said: dict[str, Any] = {}  # name -> the value the user said for it, or None; each looked for once
+
+            def said_values(names: list[str]) -> dict[str, Any]:
+                for name in names:
+                    if name not in said:
+                        said[name] = self._said_value(tool, name, args, evidence)
+                return {name: said[name] for name in names if said[name] is not None}
+
             ungiven = grounding.ungiven(args, tool.parameters, evidence, tool.grounded_params, confirm,
                                          purpose=f"{tool.name} {tool.description}",
-                                         refused=lambda missing: bool(set(missing) - set(
-                                             self._said_values(tool, missing, args, evidence))))
-            converted = self._said_values(tool, ungiven, args, evidence)
+                                         refused=lambda missing: bool(set(missing) - set(said_values(missing))))
+            converted = said_values(ungiven)
             args, ungiven = {**args, **converted}, [k for k in ungiven if k not in converted]
             # An optional value nobody gave is left to the tool's default; a required one is asked for.
             record.arguments = args = {k: v for k, v in args.items() if k in required or k not in ungiven}
@@ -109,24 +116,23 @@ class CallRunner:
         return record
 
     @staticmethod
-    def _said_values(tool: Tool, names: list[str], args: dict[str, Any], evidence: Evidence) -> dict[str, Any]:
-        """Values not found as the model wrote them that the user did say, written by the agent
+    def _said_value(tool: Tool, name: str, args: dict[str, Any], evidence: Evidence) -> Any | None:
+        """A value not found as the model wrote it that the user did say, written by the agent
         instead of asked for: the option the user's words name where the model picked another
         (`stolen` for "stole"); a length of time said in another unit than the tool's, converted
         (unless the tool does not take the converted value: an enum of other lengths); a clock time
-        whose minutes the model lost ("20:00" for 晚上八点十分)."""
-        props, out = tool.parameters.get("properties", {}), {}
-        for name in names:
-            if isinstance(args.get(name), str) and (clock := grounding.said_clock(args[name], evidence)):
-                out[name] = clock
-            elif (option := grounding.said_option(name, props.get(name, {}), args.get(name), evidence)) is not None:
-                out[name] = option
-            elif (value := grounding.said_length(name, props.get(name, {}), evidence)) is not None:
-                try:
-                    out[name] = coerce(value, props.get(name, {}), name)
-                except ToolArgumentError:
-                    pass
-        return out
+        whose minutes the model lost ("20:00" for 晚上八点十分). None when the user said none."""
+        spec = tool.parameters.get("properties", {}).get(name, {})
+        if isinstance(args.get(name), str) and (clock := grounding.said_clock(args[name], evidence)):
+            return clock
+        if (option := grounding.said_option(name, spec, args.get(name), evidence)) is not None:
+            return option
+        if (value := grounding.said_length(name, spec, evidence)) is not None:
+            try:
+                return coerce(value, spec, name)
+            except ToolArgumentError:
+                pass
+        return None
 
     def _truncate(self, text: str) -> str:
         if len(text) <= self.max_chars:
