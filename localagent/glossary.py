@@ -41,8 +41,8 @@ def _dictionary() -> str:
 @cache
 def other_names(option: str, of: tuple[str, ...] = ()) -> frozenset[str]:
     """The names of `option` in the other language: English glosses of a Chinese word, Chinese
-    words (simplified and traditional) for an English one; empty when it has none. An English option is also named as a kind `of` something: `debit` of `card_type`
-    by 储蓄卡, "debit card"."""
+    words (simplified and traditional) for an English one; empty when it has none. An English
+    option is also named as a kind `of` something: `debit` of `card_type` by 储蓄卡, "debit card"."""
     option = option.strip().replace("_", " ")
     if not option:
         return frozenset()
