@@ -185,6 +185,17 @@ def observation_message(texts: list[str]) -> str:
     return "\n".join(f"{OBSERVATION} {t}" for t in texts)
 
 
+def held_call(record: ToolCallRecord) -> str:
+    """A call refused for values the user had not given, as memory keeps it: the values it lacked
+    left empty (null, never what the model made up) and listed as its observation. Once the user
+    answers, the model goes on from it: remembered with only the agent's question, the bundled
+    1.5B answered 9 of 22 such answers itself instead of calling the tool, "已经成功冻结您的信用卡"
+    among them (bench/README.md, "An answer to the agent's question")."""
+    arguments = {k: None if k in record.missing else v for k, v in record.arguments.items()}
+    return (f"{action_step(record.name)}{json.dumps(arguments, ensure_ascii=False)}\n"
+            f"{OBSERVATION} {json.dumps({'missing': record.missing}, ensure_ascii=False)}")
+
+
 def final_answer(answer: str) -> str:
     """An answer the agent wrote itself, as a step of the remembered trace."""
     return f"{FINAL_ANSWER} {answer}"

@@ -251,6 +251,32 @@ def test_memory_keeps_the_tool_steps_so_a_follow_up_calls_the_tool_again(v, tool
 
 
 @variants(ALL)
+def test_memory_keeps_a_call_held_for_a_missing_value_so_the_users_answer_completes_it(v, toolbox, deploy_log):
+    """The agent asked for the instance; the user's answer is all the next question says. Memory
+    holds the call as it was held back, the made-up id left empty, so the model calls the tool with
+    the answer instead of answering it. Function calling keeps the agent's question alone."""
+    made_up, real = "i-bp1made0up0id", "i-bp1given0id"
+    restated = [" deploy v2 to an instance"] if v == NATIVE_LLAMACPP else []  # asked before asking the user
+    script = [v.call("Deploy", {"instance_id": made_up, "version": "v2"}), *restated,
+              v.call("Deploy", {"instance_id": real, "version": "v2"}), v.answer("已部署。")]
+    with ScriptedServer(script, owned_by=v.server) as server:
+        chat = Conversation(make_engine(v, server.api_base, toolbox))
+        first = chat.ask("Please deploy v2 to my instance")
+        second = chat.ask(real)
+        free = free_requests(server)
+    asked = "To do that I need the instance from you. Could you tell me?"
+    assert (first.answer, [c.missing for c in first.tool_calls]) == (asked, [["instance_id"]])
+    assert [c.status for c in second.tool_calls] == ["ran"] and deploy_log.read_text() == f"{real} v2\n"
+    remembered = [m for m in free[1]["messages"] if m["role"] == "assistant"][0]["content"]
+    assert made_up not in remembered
+    if v.mode == "fc":
+        assert remembered == asked and first.trace == ""
+    else:
+        assert remembered == first.trace == ('Action: Deploy\nAction Input: {"instance_id": null, "version": "v2"}\n'
+                                             f'Observation: {{"missing": ["instance_id"]}}\nFinal Answer: {asked}')
+
+
+@variants(ALL)
 def test_memory_keeps_what_the_user_read_where_the_agent_replaced_the_models_words(v, toolbox, deploy_log):
     """After a dry run the user read the agent's account, not the model's "已部署。": the next
     question's history holds that account, so the model does not go on from a result it made up."""

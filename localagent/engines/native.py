@@ -124,7 +124,8 @@ class NativeEngine:
                         break
                     continue
                 if refused:
-                    q.ask_for_missing(refused, functools.partial(self.names.get, functools.partial(self._chat_aside, q)))
+                    q.ask_for_missing(refused, functools.partial(self.names.get, functools.partial(self._chat_aside, q)),
+                                      earlier=None if self.function_calling else q.trace[:-1])
                     break
                 self._add_observations(q, calls[:len(records)], records)
             else:

@@ -12,7 +12,7 @@ import contextlib
 import time
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 from .. import react
 from ..config import AgentConfig
@@ -110,12 +110,15 @@ class Question:
         self.result.answer = user_answer(answer, self.result.tool_calls, self.language, self.toolbox.names())
         self.result.stopped, self.result.trace = "answer", trace
 
-    def ask_for_missing(self, refused: ToolCallRecord, translate: Translate, remember_trace: bool = True) -> None:
+    def ask_for_missing(self, refused: ToolCallRecord, translate: Translate, earlier: Sequence[str] | None = ()) -> None:
         """A call was refused for values the user did not give: the agent asks for them itself
-        (the model never reads the refusal), in the user's words where the tool has none (`translate`)."""
+        (the model never reads the refusal), in the user's words where the tool has none (`translate`).
+        Memory keeps the question's `earlier` steps, the call held back (`react.held_call`) and the
+        agent's question; None: the answer alone (function calling)."""
         self.result.answer = ask_for_missing(refused, self.toolbox, self.language, translate)
         self.result.stopped = "answer"
-        self.result.trace = react.final_answer(self.result.answer) if remember_trace else ""
+        if earlier is not None:
+            self.result.trace = "\n".join([*earlier, react.held_call(refused), react.final_answer(self.result.answer)])
 
     def at_turn_limit(self) -> None:
         """The model was still calling tools when the turns ran out."""

@@ -366,7 +366,7 @@ class RolePlayEngine:
                     result.trace = _remembered("".join(steps), state.written, state.reply, said, result.answer)
             except _AskUser as ask:
                 translate = functools.partial(self.names.get, state.chat)
-                state.ask_for_missing(ask.record, translate, remember_trace=not cfg.is_function_call)
+                state.ask_for_missing(ask.record, translate, earlier=None if cfg.is_function_call else ())
             except _TurnLimit:
                 state.at_turn_limit()
             except self.ms.openai.OpenAIError as e:
