@@ -18,6 +18,7 @@ from typing import Any, Callable
 from localagent.config import Config
 from localagent.errors import AgentError
 from localagent.llm import LLMClient
+from localagent.memory import Conversation
 from localagent.tools import Toolbox, from_openai_json
 
 from .modes import UNCHECKED, configure, make_engine
@@ -42,7 +43,7 @@ def record_of(case: dict, result: Any, log: Log, wall_s: float) -> dict[str, Any
         return {"name": c.name, "arguments": c.arguments, "status": c.status, "error": c.error, "refusal": c.refusal}
 
     return {
-        "case": {k: case[k] for k in ("id", "lang", "category", "question", "expected")},
+        "case": {k: case[k] for k in ("id", "lang", "category", "question", "reply", "expected") if k in case},
         "calls": [call(c) for c in result.tool_calls if c.executed],
         "refused": [call(c) for c in result.tool_calls if c.status == "refused"],
         "not_run": [call(c) for c in result.tool_calls if not c.executed and c.status != "refused"],
@@ -67,7 +68,13 @@ def run_case(config: Config, api_base: str, case: dict, extra: Toolbox, mode: st
     log = Log()
     with recording(log):
         started = time.perf_counter()
-        result = engine.run(case["question"], history=history)
+        chat = Conversation(engine, history)
+        result = chat.ask(case["question"])
+        if case.get("reply") and result.stopped == "answer" and not any(c.executed for c in result.tool_calls):
+            # the user answers what the agent asked (or said), in the same chat, as in the REPL
+            first = result
+            result = chat.ask(case["reply"])
+            result.tool_calls[:0] = first.tool_calls
         wall = time.perf_counter() - started
     return record_of(case, result, log, wall)
 

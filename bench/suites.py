@@ -1,5 +1,5 @@
-"""The accuracy suites: our zh/en cases (ECS `ours`, `everyday`, `errands`, `chores`) and BFCL's simple_python, multiple
-and irrelevance, with sampling."""
+"""The accuracy suites: our zh/en cases (ECS `ours`, `everyday`, `errands`, `chores`, and `follow_ups`, the
+user's answer to the agent's question) and BFCL's simple_python, multiple and irrelevance, with sampling."""
 from __future__ import annotations
 
 import json
@@ -16,7 +16,9 @@ ERRANDS_CASES = HERE / "cases" / "errands.jsonl"
 ERRANDS_TOOLS = HERE / "errands_tools.json"
 CHORES_CASES = HERE / "cases" / "chores.jsonl"
 CHORES_TOOLS = HERE / "chores_tools.json"
-SUITES = ["ours", "everyday", "errands", "chores", "bfcl_simple", "bfcl_multiple", "bfcl_irrelevance"]
+# A question that lacks a value, then the user's `reply` to the agent's question, on the tools above.
+FOLLOW_UP_CASES = HERE / "cases" / "follow_ups.jsonl"
+SUITES = ["ours", "everyday", "errands", "chores", "follow_ups", "bfcl_simple", "bfcl_multiple", "bfcl_irrelevance"]
 BFCL_SUITES = {"bfcl_simple": "simple_python", "bfcl_multiple": "multiple", "bfcl_irrelevance": "irrelevance"}
 
 
@@ -32,10 +34,10 @@ def _read_cases(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def _with_tools(cases: Path, tools: Path) -> list[dict[str, Any]]:
+def _with_tools(cases: Path, *tools: Path) -> list[dict[str, Any]]:
     """Cases that name their offered tools, each with those tools' schemas inline (as BFCL's cases
     carry them)."""
-    schemas = {t["function"]["name"]: t for t in json.loads(tools.read_text(encoding="utf-8"))}
+    schemas = {t["function"]["name"]: t for path in tools for t in json.loads(path.read_text(encoding="utf-8"))}
     return [{**c, "tool_schemas": [schemas[n] for n in c["tools"]]} for c in _read_cases(cases)]
 
 
@@ -48,6 +50,8 @@ def load_suite(name: str) -> list[dict[str, Any]]:
         return _with_tools(ERRANDS_CASES, ERRANDS_TOOLS)
     if name == "chores":
         return _with_tools(CHORES_CASES, CHORES_TOOLS)
+    if name == "follow_ups":
+        return _with_tools(FOLLOW_UP_CASES, EVERYDAY_TOOLS, ERRANDS_TOOLS, CHORES_TOOLS)
     from .bfcl import load_bfcl  # needs the bfcl_eval package data
 
     return load_bfcl(BFCL_SUITES[name])

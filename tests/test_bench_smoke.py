@@ -156,3 +156,21 @@ def test_warm_cli_against_a_scripted_server(tmp_path):
     native, other = out["modes"]["native"], out["modes"]["native-unconstrained"]
     assert (native["correct"], native["failures"], native["vs_native"]) == ("1/1", 0, 1.0)
     assert (other["correct"], other["failures"]) == ("0/1", 0) and other["vs_native"] > 0
+
+
+def test_a_follow_up_case_sends_the_users_reply_in_the_same_chat(tmp_path):
+    """`follow_ups`: the agent asks for the city; the case's reply is the next question of the same
+    chat, and the call it leads to is what is scored."""
+    [case] = [c for c in load_suite("follow_ups") if c["id"] == "en-air-01"]
+    script = [WARM, 'Action: air_quality\nAction Input: {"city": "New York"}', " know the air quality",
+              'Action: air_quality\nAction Input: {"city": "Seattle"}', "Answer: It is good."]
+    with ScriptedServer(script) as server:
+        config = load_config(config_for(tmp_path, server.api_base))
+        out = run_accuracy(config, server.api_base, {"follow_ups": [case]}, ["native"])
+    [record] = out["follow_ups"]["native"]["records"]
+    assert [(c["arguments"], c["status"]) for c in record["refused"]] == [({"city": "New York"}, "refused")]
+    assert [(c["arguments"], c["status"]) for c in record["calls"]] == [({"city": "Seattle"}, "dry_run")]
+    assert out["follow_ups"]["native"]["score"]["correct_call_rate"] == 1.0
+    assert record["case"]["reply"] == "Seattle" and record["answer"].startswith("Dry run")
+    second = [r for r in server.chat_requests() if r["messages"][-1]["content"].startswith("Seattle")]
+    assert second and second[0]["messages"][-2]["content"].endswith("Could you tell me?")

@@ -1,5 +1,5 @@
-"""Shape of the suites with tool files of their own (`everyday`, `errands`, `chores`: cases and tools) and of
-the BFCL irrelevance suite."""
+"""Shape of the suites with tool files of their own (`everyday`, `errands`, `chores`: cases and tools), of
+`follow_ups` (on their tools), and of the BFCL irrelevance suite."""
 import json
 import re
 from collections import Counter
@@ -14,7 +14,9 @@ ROOT = Path(__file__).resolve().parent.parent
 TOOL_FILES = {"everyday": EVERYDAY_TOOLS, "errands": ERRANDS_TOOLS, "chores": CHORES_TOOLS}
 TOOL_LISTS = {name: json.loads(path.read_text(encoding="utf-8")) for name, path in TOOL_FILES.items()}
 TOOLS = {name: {t["function"]["name"]: t["function"] for t in tools} for name, tools in TOOL_LISTS.items()}
-CASES = {name: load_suite(name) for name in TOOL_FILES}
+ALL_TOOLS = {n: fn for tools in TOOLS.values() for n, fn in tools.items()}
+TOOLS["follow_ups"] = ALL_TOOLS
+CASES = {name: load_suite(name) for name in [*TOOL_FILES, "follow_ups"]}
 ALL_CASES = [(name, case) for name, cases in CASES.items() for case in cases]
 PY_TYPES = {"string": str, "integer": int, "number": (int, float), "boolean": bool, "array": list, "object": dict}
 NO_CALL = {"missing_info", "no_tool"}
@@ -130,7 +132,17 @@ def test_case_is_valid(suite, case):
         assert match_call(e["name"], args, case["expected"])
 
 
-@pytest.mark.parametrize("suite", TOOL_FILES)
+def test_follow_ups_file_shape():
+    """Each case lacks a value the user then gives in `reply`, or (missing_info) still does not."""
+    cases = CASES["follow_ups"]
+    assert len(cases) >= 30 and len({c["id"] for c in cases}) == len(cases)
+    langs = Counter(c["lang"] for c in cases)
+    assert set(langs) == {"zh", "en"} and langs["zh"] == langs["en"]
+    assert {c["category"] for c in cases} == {"follow_up", "missing_info"}
+    assert all(c["reply"].strip() for c in cases)
+
+
+@pytest.mark.parametrize("suite", [*TOOL_FILES, "follow_ups"])
 def test_expected_calls_survive_validation(suite):
     """What the agent would execute (after Tool.validate's coercion) still matches: the bench scores that."""
     from bench.accuracy import case_toolbox
