@@ -33,6 +33,12 @@ _CN_HALF = r"(?:(上午|早上|早晨|凌晨)|(下午|晚上|傍晚|夜里|今�
 _EN_HALF = r"(?:\s*(?:(a\.?m\b\.?)|(p\.?m\b\.?)))?"
 _CLOCK = re.compile(rf"{_CN_HALF}(\d{{1,2}})\s*[:：]\s*(\d{{2}}){_EN_HALF}")
 _AM_PM = re.compile(r"(?<![\d:：])\b(\d{1,2})\s*(?:(a\.?m\b\.?)|(p\.?m\b\.?)|o'?clock)")
+# The half of the day in words: "7 in the morning", "half past"-free "7:30 in the evening", "10 at night".
+_DAY_PART = re.compile(r"(?<![\d:：/.-])\b(\d{1,2})(?:\s*[:：]\s*(\d{2}))?\s*(?:o'?clock\s*)?"
+                       r"(?:in\s+the\s+(morning)|in\s+the\s+(afternoon|evening)|at\s+(night))\b")
+# A range whose half of the day is said once, at its end: "from 2 to 3 pm", "9-11am".
+_RANGE_START = re.compile(r"(?<![\d:：/.-])\b(\d{1,2})(?:\s*[:：]\s*(\d{2}))?\s*(?:-|–|to|until|till|and)\s*"
+                          r"(\d{1,2})(?:\s*[:：]\s*\d{2})?\s*(?:(a\.?m\b\.?)|(p\.?m\b\.?))")
 # minutes on the same line: "7点\n7点" (a text and its copy in digits) is not 7:07
 _CN_CLOCK = re.compile(rf"{_CN_HALF}(\d{{1,2}})\s*[点點时][^\S\n]*(?:(半)|(\d{{1,2}})[^\S\n]*分?)?")
 
@@ -106,11 +112,17 @@ def time_mentions(text: str) -> list[tuple[tuple[int, int], tuple[int, int, bool
     text = text.lower()
     out = [(m.span(), _clock(int(m[3]), int(m[4]), m[1] or m[5], m[2] or m[6])) for m in _CLOCK.finditer(text)]
     out += [(m.span(), _clock(int(m[1]), 0, m[2], m[3])) for m in _AM_PM.finditer(text)]
+    out += [(m.span(), _clock(int(m[1]), int(m[2] or 0), m[3], m[4] or (m[5] if 6 <= int(m[1]) <= 11 else None)))
+            for m in _DAY_PART.finditer(text)]
+    out += [((m.start(), m.start(3)), _range_start(int(m[1]), int(m[2] or 0), int(m[3]), bool(m[5])))
+            for m in _RANGE_START.finditer(text)]
     out += [(m.span(), _clock(int(m[3]), 30 if m[4] else int(m[5] or 0), m[1], m[2])) for m in _CN_CLOCK.finditer(text)]
-    for words, clock in (("noon", (12, 0, True)), ("中午", (12, 0, True)), ("正午", (12, 0, True)),
-                         ("midnight", (0, 0, True)), ("午夜", (0, 0, True))):
+    for words, clock in ((r"\bnoon\b", (12, 0, True)), ("中午", (12, 0, True)), ("正午", (12, 0, True)),
+                         (r"\bmidnight\b", (0, 0, True)), ("午夜", (0, 0, True))):  # not the noon of "afternoon"
         out += [(m.span(), clock) for m in re.finditer(words, text)]
-    return out
+    # "7:30" inside "7:30 in the evening" leaves no half of the day open
+    return [(span, clock) for span, clock in out if clock[2] or not any(
+        exact and other[0] < span[1] and span[0] < other[1] for other, (_, _, exact) in out)]
 
 
 def _clock(hour: int, minute: int, am: str | None, pm: str | None) -> tuple[int, int, bool]:
@@ -121,6 +133,15 @@ def _clock(hour: int, minute: int, am: str | None, pm: str | None) -> tuple[int,
     if (am and 1 <= hour <= 11) or (pm and hour == 12 and pm in ("中午", "p.m", "p.m.", "pm")):
         return hour, minute, True
     return hour, minute, hour == 0 or 13 <= hour <= 23
+
+
+def _range_start(hour: int, minute: int, end: int, pm: bool) -> tuple[int, int, bool]:
+    """The start of a range whose end has its half of the day: the same half where it comes
+    before the end on the 12-hour clock ("2 to 3 pm": 14:00), else the other ("11 to 1 pm": 11:00)."""
+    if not 1 <= hour <= 12:
+        return hour, minute, hour == 0 or 13 <= hour <= 23
+    same = hour % 12 < end % 12
+    return _clock(hour, minute, None if same == pm else "am", "pm" if same == pm else None)
 
 
 def parse_time(text: str) -> tuple[int, int] | None:

@@ -204,6 +204,21 @@ def test_an_option_the_user_did_not_name_is_asked_for(bundled_llm, tools, questi
     assert option in missing, result.tool_calls
 
 
+@pytest.mark.parametrize("question, reply, room", [("把空调开到二十四度", "卧室", "bedroom"),
+                                                  ("Set the AC to 24 degrees.", "the bedroom", "bedroom")])
+def test_the_users_answer_to_the_agents_question_runs_the_call(bundled_llm, question, reply, room):
+    """The agent asked which room; the user's answer is the next question of the chat, and the call
+    runs with it and the temperature said before (the model was shown only its question, it
+    answered such replies itself: bench/README.md, "An answer to the agent's question")."""
+    from localagent.memory import Conversation
+
+    chat = Conversation(native_engine(bundled_llm, HOME))
+    asked = chat.ask(question)
+    assert [c.missing for c in asked.tool_calls if c.refusal == "missing"] == [["room"]], asked.tool_calls
+    [call] = [c for c in chat.ask(reply).tool_calls if c.executed]
+    assert (call.name, call.arguments) == ("set_air_conditioner", {"room": room, "temperature": 24})
+
+
 def test_options_in_another_language_than_the_question_run(bundled_llm):
     """The options are Chinese, the question English: asked with the options in view, the model
     names the first one; from the user's own words ("large", "no sugar") it names the right ones."""

@@ -278,6 +278,12 @@ def test_the_one_length_of_time_the_user_said_converted(said, spec, value):
     ("07:00", "7am", True), ("19:00", "早上7点", False), ("12:00", "中午12点", True), ("00:00", "noon", False),
     ("19:00", "7点", True), ("07:00", "7点", True), ("19:30", "7:30", True),  # no half said: either
     ("19:30", "19:30", True), ("07:30", "19:30", False),
+    ("07:00", "7 in the morning", True), ("19:00", "7 in the morning", False),  # the half of the day in words
+    ("19:30", "7:30 in the evening", True), ("07:30", "7:30 in the evening", False), ("22:00", "10 at night", True),
+    ("12:00", "3 in the afternoon", False), ("12:00", "this afternoon", False),  # no "noon" in "afternoon"
+    ("14:00", "from 2 to 3 pm", True), ("02:00", "from 2 to 3 pm", False), ("09:00", "9-11am", True),
+    ("11:00", "11 to 1 pm", True), ("23:00", "11 to 1 pm", False),  # a range's start takes its end's half
+    ("20:00", "on 2027-05-08 in the afternoon", False),  # the day of a date is no hour
 ])
 def test_a_time_said_with_its_half_of_the_day_is_only_that_time(value, said, given_):
     assert given(value, said) is given_
