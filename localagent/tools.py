@@ -138,6 +138,8 @@ def coerce(value: Any, schema: dict[str, Any], where: str) -> Any:
                 value = int(value)
         if kind == "number" and isinstance(value, str):
             value = float(value.strip())
+        if kind == "number" and isinstance(value, float):
+            value = float(f"{value:.15g}")  # a float's noise the model copied (24.000000000000004) is no part of it
         if kind == "boolean" and isinstance(value, str) and value.strip().lower() in ("true", "false"):
             value = value.strip().lower() == "true"
         if kind in ("array", "object") and isinstance(value, str):

@@ -24,7 +24,7 @@ import pytest
 from localagent.engines.factory import create_engine
 from localagent.memory import Conversation
 from localagent.config import AgentConfig, Config, LLMConfig
-from localagent.engines.base import Events, RunResult
+from localagent.engines.base import Events, Exchange, RunResult, ToolCallRecord
 from localagent.replies import dry_run_answer, dry_run_result, in_language
 from localagent.engines.execution import history_evidence
 from localagent.react import observation_text
@@ -274,6 +274,25 @@ def test_memory_keeps_a_call_held_for_a_missing_value_so_the_users_answer_comple
     else:
         assert remembered == first.trace == ('Action: Deploy\nAction Input: {"instance_id": null, "version": "v2"}\n'
                                              f'Observation: {{"missing": ["instance_id"]}}\nFinal Answer: {asked}')
+
+
+@pytest.mark.parametrize("held", [True, False])
+def test_native_calls_the_held_tool_where_the_model_repeats_the_users_answer(toolbox, deploy_log, held):
+    """The user answered the agent's question with the value alone, and the model repeated it as
+    its answer: the tool whose call was held back is called, its arguments written by the model.
+    Without a call held back, a repeated message is an answer as any other."""
+    v, real = NATIVE_LLAMACPP, "i-bp1given0id"
+    history = [Exchange("Please deploy v2 to my instance", "",
+                        [ToolCallRecord("Deploy", {"instance_id": "i-x", "version": "v2"}, "refused",
+                                        refusal="missing", missing=["instance_id"])] if held else [])]
+    script = [v.answer(real), f' {{"instance_id": "{real}", "version": "v2"}}', v.answer("已部署。")]
+    with ScriptedServer(script, owned_by=v.server) as server:
+        result = make_engine(v, server.api_base, toolbox).run(real, history=history)
+    if held:
+        assert [(c.name, c.status) for c in result.tool_calls] == [("Deploy", "ran")]
+        assert deploy_log.read_text() == f"{real} v2\n" and result.turns == 2
+    else:
+        assert (result.tool_calls, result.answer) == ([], real)
 
 
 @variants(ALL)

@@ -325,6 +325,8 @@ TOOL = Tool("T", "test", SCHEMA)
     ({"count": 1, "label": "x", "flag": "False"}, {"count": 1, "label": "x", "flag": False}),
     ({"count": 1, "label": "x", "ratio": "0.5"}, {"count": 1, "label": "x", "ratio": 0.5}),
     ({"count": 1, "label": "x", "ratio": 3}, {"count": 1, "label": "x", "ratio": 3}),
+    ({"count": 1, "label": "x", "ratio": 24.000000000000004}, {"count": 1, "label": "x", "ratio": 24.0}),  # a float's noise
+    ({"count": 1, "label": "x", "ratio": "0.30000000000000004"}, {"count": 1, "label": "x", "ratio": 0.3}),
     ({"count": 1, "label": "x", "mode": "fast"}, {"count": 1, "label": "x", "mode": "Fast"}),
     ({"count": 1, "label": "x", "mode": " SLOW "}, {"count": 1, "label": "x", "mode": "Slow"}),
     ({"count": 1, "label": "x", "tags": [1, "b"]}, {"count": 1, "label": "x", "tags": ["1", "b"]}),

@@ -32,6 +32,15 @@ def history_evidence(history: History) -> list[str]:
     return evidence
 
 
+def held_back(history: History) -> str | None:
+    """The tool whose call the last exchange held back for values the user had not given (the
+    agent asked for them), which the user's next message may answer; None otherwise."""
+    last = history[-1] if history else None
+    if isinstance(last, Exchange) and last.tool_calls and last.tool_calls[-1].refusal == "missing":
+        return last.tool_calls[-1].name
+    return None
+
+
 def _message_evidence(message: Message) -> list[str]:
     role, content = message.get("role"), str(message.get("content") or "")
     if role == "user":

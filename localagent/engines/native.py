@@ -24,7 +24,7 @@ from ..config import AgentConfig
 from ..constrain import KINDS, Constraint, arguments_schema
 from ..endpoint import Endpoint
 from ..errors import EndpointHTTPError
-from ..grounding import first_named, found, names_nothing_of, options_named, phrases
+from ..grounding import first_named, found, names_nothing_of, normalise, options_named, phrases
 from ..replies import in_language, written_in
 from ..llm import LLMClient, Reply
 from .. import prompt_cache, react
@@ -99,6 +99,14 @@ class NativeEngine:
         with q.ending():
             while q.next_turn():
                 calls, answer = self._fc_turn(q) if self.function_calling else self._react_turn(q)
+                if not calls and q.held and not self.function_calling and normalise(answer) == normalise(question):
+                    # The user answered the agent's question with the value alone ("卧室"), and the
+                    # model repeated it as its answer: the held tool is called, its arguments written
+                    # by the model (bench/README.md, "An answer to the agent's question").
+                    q.chosen, q.held, q.scratchpad = q.held, None, q.turn_start
+                    q.trace.pop()
+                    q.retake_turn()
+                    continue
                 if not calls:
                     self._answered(q, answer, self._readable(q, answer))
                     break

@@ -22,7 +22,7 @@ from ..replies import Language, Translate, conversation_language, dry_run_answer
 from ..tools import Tool, Toolbox
 from ..translation import Chat, ParameterNames
 from .base import Approver, Events, History, Message, RunResult, Stopwatch, ToolCallRecord, history_messages
-from .execution import CallRunner, ask_for_missing, history_evidence, user_answer, would_have_run
+from .execution import CallRunner, ask_for_missing, held_back, history_evidence, user_answer, would_have_run
 
 
 @dataclass
@@ -37,6 +37,7 @@ class Question:
     history: list[Message] = field(default_factory=list)  # the earlier exchanges as the model reads them
     language: Language = "en"  # the user's: what the agent itself says is written in it
     today: date = field(default_factory=date.today)  # relative dates are resolved against it
+    held: str | None = None  # the tool whose call the last exchange held back for a missing value (held_back)
     started: float = field(default_factory=time.perf_counter)
 
     @classmethod
@@ -48,7 +49,8 @@ class Question:
         runner = CallRunner(toolbox, approve=approve, dry_run=dry_run, grounding=agent.grounding,
                             max_observation_chars=agent.max_observation_chars, language=language)
         return cls(text, RunResult(), runner, toolbox, events, agent.max_turns,
-                   evidence=history_evidence(history) + [text], history=messages, language=language)
+                   evidence=history_evidence(history) + [text], history=messages, language=language,
+                   held=held_back(history))
 
     # --- turns and calls ------------------------------------------------------------------
 
