@@ -406,8 +406,8 @@ def _words_found(text: str, ev: Evidence) -> bool:
             # an added suffix (杭州 → 杭州市) still names what the user named
             if word not in ev.flat and not (len(word) > 2 and word[:-1] in ev.flat):
                 return False
-        elif _stem(word) not in ev.words and (len(word) < 4 or word not in ev.flat):
-            return False
+        elif _stem(word) not in ev.words and _english_stem(word) not in ev.words and (len(word) < 4 or word not in ev.flat):
+            return False  # by its stem: "spinning" for "the spin class"
     return True
 
 

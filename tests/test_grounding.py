@@ -451,3 +451,10 @@ def test_the_model_is_not_asked_about_optional_values_of_a_call_refused_anyway(t
     else:
         assert record.status == "dry_run" and record.arguments["minutes"] == 90
         assert asked == ["printer", "color", "paper"]
+
+
+@pytest.mark.parametrize("value, said, given_", [
+    ("spinning", "Sign me up for the spin class", True), ("spin class", "a spinning class", True),
+    ("spinning", "Sign me up for the yoga class", False)])
+def test_a_word_of_free_text_said_in_another_form(value, said, given_):
+    assert found(value, {"type": "string"}, Evidence((said,))) is given_
