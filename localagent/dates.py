@@ -137,9 +137,8 @@ def _clock(hour: int, minute: int, am: str | None, pm: str | None) -> tuple[int,
 
 def _range_start(hour: int, minute: int, end: int, pm: bool) -> tuple[int, int, bool]:
     """The start of a range whose end has its half of the day: the same half where it comes
-    before the end on the 12-hour clock ("2 to 3 pm": 14:00), else the other ("11 to 1 pm": 11:00)."""
-    if not 1 <= hour <= 12:
-        return hour, minute, hour == 0 or 13 <= hour <= 23
+    before the end on the 12-hour clock ("2 to 3 pm": 14:00), else the other ("11 to 1 pm": 11:00).
+    An hour outside 1-12 is read as `_clock` reads it, whichever half is passed."""
     same = hour % 12 < end % 12
     return _clock(hour, minute, None if same == pm else "am", "pm" if same == pm else None)
 
